@@ -1,0 +1,3 @@
+//! Afterdesk: a workflow engine for after-sales customer service.
+
+pub mod workflow;

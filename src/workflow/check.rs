@@ -1,0 +1,688 @@
+//! Semantic validation of a workflow: everything a well-formed file can still get wrong.
+//!
+//! References (stages, roles, forms, calendars, priorities, categories, channels, recipients),
+//! names (format, duplicates, reserved words), the stage graph (start, reachability, terminal
+//! stages, ways out), SLA settings, routing, notifications, the survey and jobs. Every problem is
+//! reported, each at the line and column of the offending value with a one-line hint.
+//!
+//! Input is the model `parse` produced; this module reads no files and compiles no scripts.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::diagnostic::{Diagnostic, Severity};
+use super::model::{Calendar, EventKind, Form, JobAction, Name, Sla, Stage, WorkflowFile};
+use super::values::closest;
+
+/// The calendar every workflow has without declaring it.
+pub const ALWAYS_OPEN: &str = "24x7";
+/// RACI words usable as recipients; they resolve to the stage's roles at send time.
+pub const RACI_WORDS: [&str; 5] = ["responsible", "accountable", "consulted", "informed", "assignee"];
+/// The built-in party standing for the ticket's customer.
+pub const CUSTOMER: &str = "customer";
+
+/// Checks `workflow` (from `file`, whose text is `source`). Names in `dropped` were removed by
+/// the parser because of an earlier problem: references to them are not reported again.
+pub fn check(file: &Path, source: &Arc<str>, workflow: &WorkflowFile, dropped: &HashSet<String>) -> Vec<Diagnostic> {
+    let mut checker = Checker { file, source, workflow, dropped, found: Vec::new() };
+    checker.identity();
+    checker.lists();
+    checker.calendars();
+    checker.roles();
+    checker.forms();
+    checker.stages();
+    checker.graph();
+    checker.ticket_slas();
+    checker.routing();
+    checker.notifications();
+    checker.survey();
+    checker.jobs();
+    checker.hooks();
+    checker.found.sort_by_key(|d| (d.span.start, d.span.end));
+    checker.found
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    source: &'a Arc<str>,
+    workflow: &'a WorkflowFile,
+    dropped: &'a HashSet<String>,
+    found: Vec<Diagnostic>,
+}
+
+fn is_id(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
+    if names.is_empty() { "none are defined".to_string() } else { names.join(", ") }
+}
+
+fn keys<V>(map: &IndexMap<Name, V>) -> impl Iterator<Item = &str> + Clone {
+    map.keys().map(|k| k.get_ref().as_str())
+}
+
+fn strs(names: &[Name]) -> impl Iterator<Item = &str> + Clone {
+    names.iter().map(|n| n.get_ref().as_str())
+}
+
+impl Checker<'_> {
+    fn report(&mut self, severity: Severity, span: Range<usize>, message: String, hint: Option<String>) {
+        let mut diagnostic = Diagnostic::new(severity, self.file, self.source, span, message);
+        diagnostic.hint = hint;
+        self.found.push(diagnostic);
+    }
+
+    fn error(&mut self, span: Range<usize>, message: String, hint: impl Into<Option<String>>) {
+        self.report(Severity::Error, span, message, hint.into());
+    }
+
+    fn warning(&mut self, span: Range<usize>, message: String, hint: impl Into<Option<String>>) {
+        self.report(Severity::Warning, span, message, hint.into());
+    }
+
+    /// Reports `name` unless it is one of `known` (or was dropped by the parser).
+    fn reference<'k>(&mut self, name: &Name, what: &str, known: impl Iterator<Item = &'k str> + Clone, context: &str) -> bool {
+        let text = name.get_ref().as_str();
+        if known.clone().any(|k| k == text) || self.dropped.contains(text) {
+            return true;
+        }
+        let hint = match closest(text, known.clone()) {
+            Some(best) => format!("did you mean `{best}`? {what}s: {}", list(known)),
+            None => format!("{what}s: {}", list(known)),
+        };
+        self.error(name.span(), format!("unknown {what} `{text}` {context}"), hint);
+        false
+    }
+
+    fn names_are_ids<'n>(&mut self, names: impl Iterator<Item = &'n Name>, what: &str) {
+        for name in names {
+            if !is_id(name.get_ref()) {
+                self.error(
+                    name.span(),
+                    format!("invalid {what} id `{}`", name.get_ref()),
+                    format!("{what} ids are lower-case letters, digits, `_` and `-`, starting with a letter"),
+                );
+            }
+        }
+    }
+
+    fn no_duplicates(&mut self, names: &[Name], what: &str) {
+        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        for name in names {
+            let text = name.get_ref().trim();
+            if text.is_empty() {
+                self.error(name.span(), format!("empty {what}"), format!("give the {what} a name or remove it"));
+            } else if let Some(first) = seen.get(text) {
+                let (line, _) = super::diagnostic::line_column(self.source, first.start);
+                self.error(name.span(), format!("duplicate {what} `{text}`"), format!("it is already listed on line {line}"));
+            } else {
+                seen.insert(text, name.span());
+            }
+        }
+    }
+
+    fn identity(&mut self) {
+        let wf = self.workflow;
+        let id = wf.id.get_ref();
+        let valid = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid {
+            self.error(
+                wf.id.span(),
+                format!("invalid workflow id `{id}`"),
+                "use lower-case letters, digits and `-`, like \"after-sales\"".to_string(),
+            );
+        }
+        if wf.name.trim().is_empty() {
+            self.error(wf.id.span(), "the workflow has an empty `name`".into(), "give it a human name".to_string());
+        }
+        if let Some(prefix) = &wf.ticket_prefix {
+            let text = prefix.get_ref();
+            let valid = text.len() <= 10
+                && text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && text.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if !valid {
+                self.error(
+                    prefix.span(),
+                    format!("invalid ticket prefix `{text}`"),
+                    "use 1 to 10 upper-case letters or digits, starting with a letter, like \"AS\"".to_string(),
+                );
+            }
+        }
+        if wf.stages.is_empty() && self.dropped.is_empty() {
+            self.error(
+                wf.id.span(),
+                "the workflow has no stages".into(),
+                "add at least a start stage and a terminal stage: [stages.intake] ... [stages.closed] terminal = true".to_string(),
+            );
+        }
+    }
+
+    fn lists(&mut self) {
+        let wf = self.workflow;
+        if wf.priorities.is_empty() {
+            self.error(wf.id.span(), "`priorities` is empty".into(), "list at least one priority, lowest first".to_string());
+        }
+        self.no_duplicates(&wf.priorities, "priority");
+        self.no_duplicates(&wf.categories, "category");
+        self.no_duplicates(&wf.channels, "channel");
+        if let Some(default) = &wf.default_priority {
+            self.reference(default, "priority", strs(&wf.priorities), "in `default_priority`");
+        }
+        if let Some(calendar) = &wf.calendar {
+            self.calendar_ref(calendar, "in `calendar`");
+        }
+        if wf.repeat_window.as_secs() == 0 {
+            self.warning(wf.id.span(), "`repeat_window` is zero: no request will ever count as a repeat".into(), None);
+        }
+    }
+
+    fn calendar_ref(&mut self, name: &Name, context: &str) {
+        let known = std::iter::once(ALWAYS_OPEN).chain(keys(&self.workflow.calendars));
+        self.reference(name, "calendar", known, context);
+    }
+
+    fn calendars(&mut self) {
+        let wf = self.workflow;
+        self.names_are_ids(wf.calendars.keys(), "calendar");
+        for (name, calendar) in &wf.calendars {
+            if name.get_ref() == ALWAYS_OPEN {
+                self.error(name.span(), "`24x7` is the built-in always-open calendar".into(), "give this calendar another name".to_string());
+            }
+            self.calendar(name, calendar);
+        }
+    }
+
+    fn calendar(&mut self, name: &Name, calendar: &Calendar) {
+        let mut day_line: HashMap<chrono::Weekday, Range<usize>> = HashMap::new();
+        let mut working = false;
+        for (days, shifts) in &calendar.hours {
+            working |= !shifts.0.is_empty();
+            for day in &days.get_ref().0 {
+                if let Some(first) = day_line.get(day) {
+                    let (line, _) = super::diagnostic::line_column(self.source, first.start);
+                    self.error(
+                        days.span(),
+                        format!("{day} is given hours twice in calendar `{}`", name.get_ref()),
+                        format!("it already has hours on line {line}; list split shifts in one value: \"08:00-12:00, 13:00-17:00\""),
+                    );
+                } else {
+                    day_line.insert(*day, days.span());
+                }
+            }
+            let mut periods: Vec<(u32, u32)> = shifts
+                .0
+                .iter()
+                .map(|s| {
+                    let minutes = |t: chrono::NaiveTime| chrono::Timelike::hour(&t) * 60 + chrono::Timelike::minute(&t);
+                    let end = s.end.map_or(1440, minutes);
+                    let start = minutes(s.start);
+                    (start, if end <= start { 1440 } else { end })
+                })
+                .collect();
+            periods.sort_unstable();
+            if periods.windows(2).any(|w| w[1].0 < w[0].1) {
+                self.error(days.span(), format!("overlapping shifts on {}", days.get_ref()), "make the shifts of a day follow each other".to_string());
+            }
+        }
+        if !working {
+            self.error(
+                name.span(),
+                format!("calendar `{}` has no working hours", name.get_ref()),
+                "add hours like `hours = { mon-fri = \"08:00-17:00\" }`; SLA clocks on it would never run".to_string(),
+            );
+        }
+        let mut seen = HashSet::new();
+        for holiday in &calendar.holidays {
+            if !seen.insert(*holiday.get_ref()) {
+                self.warning(holiday.span(), format!("holiday {} is listed twice", holiday.get_ref()), None);
+            }
+        }
+    }
+
+    fn roles(&mut self) {
+        let wf = self.workflow;
+        self.names_are_ids(wf.roles.keys(), "role");
+        for (name, members) in &wf.roles {
+            let text = name.get_ref().as_str();
+            if text == CUSTOMER || RACI_WORDS.contains(&text) {
+                self.error(
+                    name.span(),
+                    format!("`{text}` is a built-in word and cannot name a role"),
+                    "rename the role, e.g. `technician` or `service_manager`".to_string(),
+                );
+            }
+            if members.is_empty() {
+                self.warning(
+                    name.span(),
+                    format!("role `{text}` has no members"),
+                    "nobody can act in this role or receive its mail; add people by email".to_string(),
+                );
+            }
+            for member in members {
+                let person = member.get_ref();
+                if person.trim().is_empty() || person.chars().any(char::is_whitespace) {
+                    self.error(member.span(), format!("invalid member `{person}` of role `{text}`"), "write a person's email or id, without spaces".to_string());
+                }
+            }
+            self.no_duplicates(members, "member");
+        }
+    }
+
+    fn forms(&mut self) {
+        let wf = self.workflow;
+        self.names_are_ids(wf.forms.keys(), "form");
+        for (name, form) in &wf.forms {
+            self.form(name, form);
+        }
+    }
+
+    fn form(&mut self, name: &Name, form: &Form) {
+        if form.fields.is_empty() {
+            self.warning(name.span(), format!("form `{}` has no fields", name.get_ref()), None);
+        }
+        let names: Vec<Name> = form.fields.iter().map(|f| f.name.clone()).collect();
+        self.no_duplicates(&names, "field");
+        for field in &form.fields {
+            let kind = *field.kind.get_ref();
+            let field_name = field.name.get_ref();
+            if !is_id(field_name) {
+                self.error(field.name.span(), format!("invalid field name `{field_name}`"), "field names are lower-case letters, digits and `_`, starting with a letter".to_string());
+            }
+            match (&field.options, kind.has_options()) {
+                (None, true) => self.error(
+                    field.kind.span(),
+                    format!("field `{field_name}` is a choice but has no `options`"),
+                    "add `options = [\"...\", \"...\"]`".to_string(),
+                ),
+                (Some(options), true) => {
+                    if options.get_ref().is_empty() {
+                        self.error(options.span(), format!("field `{field_name}` has an empty choice list"), "list at least one option".to_string());
+                    }
+                    self.no_duplicates(options.get_ref(), "option");
+                }
+                (Some(options), false) => self.error(
+                    options.span(),
+                    format!("field `{field_name}` has `options` but is not a choice"),
+                    "use type \"choice\" or \"multi_choice\", or remove `options`".to_string(),
+                ),
+                (None, false) => {}
+            }
+            if let Some(pattern) = &field.pattern {
+                if !kind.has_pattern() {
+                    self.error(pattern.span(), format!("`pattern` does not apply to field `{field_name}`"), "patterns apply to text, long_text, email and phone fields".to_string());
+                } else if let Err(e) = regex::Regex::new(pattern.get_ref()) {
+                    let reason = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+                    self.error(pattern.span(), format!("invalid pattern for field `{field_name}`: {reason}"), "write a regular expression like \"^[A-Z0-9]{8}$\"".to_string());
+                }
+            }
+            for bound in [&field.min, &field.max].into_iter().flatten() {
+                if !kind.has_bounds() {
+                    self.error(bound.span(), format!("`min`/`max` do not apply to field `{field_name}`"), "they bound integer and number values, and text lengths".to_string());
+                }
+            }
+            if let (Some(min), Some(max)) = (&field.min, &field.max)
+                && min.get_ref() > max.get_ref()
+            {
+                self.error(min.span(), format!("field `{field_name}` has `min` greater than `max`"), "swap them".to_string());
+            }
+        }
+    }
+
+    fn stages(&mut self) {
+        let wf = self.workflow;
+        self.names_are_ids(wf.stages.keys(), "stage");
+        if let Some(start) = &wf.start {
+            self.reference(start, "stage", keys(&wf.stages), "in `start`");
+        }
+        for (name, stage) in &wf.stages {
+            self.stage(name, stage);
+        }
+    }
+
+    fn role_ref(&mut self, name: &Name, context: &str) {
+        self.reference(name, "role", keys(&self.workflow.roles), context);
+    }
+
+    fn stage(&mut self, name: &Name, stage: &Stage) {
+        let wf = self.workflow;
+        let stage_name = name.get_ref();
+        let context = format!("in stage `{stage_name}`");
+        for form in &stage.forms {
+            self.reference(form, "form", keys(&wf.forms), &context);
+        }
+        self.no_duplicates(&stage.forms, "form");
+        let items: Vec<Name> = stage.checklist.iter().chain(&stage.optional_checklist).cloned().collect();
+        self.no_duplicates(&items, "checklist item");
+        let raci = &stage.raci;
+        for role in raci.responsible.iter().chain(&raci.accountable).chain(&raci.consulted) {
+            self.role_ref(role, &format!("in the RACI of stage `{stage_name}`"));
+        }
+        for party in &raci.informed {
+            if party.get_ref() != CUSTOMER {
+                let known = std::iter::once(CUSTOMER).chain(keys(&wf.roles));
+                self.reference(party, "role", known, &format!("in `informed` of stage `{stage_name}`"));
+            }
+        }
+        if !stage.terminal && raci.responsible.is_none() {
+            self.warning(
+                name.span(),
+                format!("stage `{stage_name}` has no responsible role"),
+                "set `raci = { responsible = \"...\" }` so somebody owns tickets here".to_string(),
+            );
+        }
+        if let Some(sla) = &stage.sla {
+            self.sla(sla, &format!("stage `{stage_name}`"), false);
+        }
+        let mut transition_names: Vec<Name> = Vec::new();
+        for transition in &stage.transitions {
+            transition_names.push(transition.name.clone());
+            let t = transition.name.get_ref();
+            if !is_id(t) {
+                self.error(transition.name.span(), format!("invalid transition name `{t}`"), "transition names are lower-case letters, digits, `_` and `-`".to_string());
+            }
+            self.reference(&transition.to, "stage", keys(&wf.stages), &format!("in transition `{t}` of stage `{stage_name}`"));
+            if transition.requires_approval && raci.accountable.is_none() {
+                self.error(
+                    transition.name.span(),
+                    format!("transition `{t}` requires approval but stage `{stage_name}` has no accountable role"),
+                    "set `raci.accountable` to the role that approves".to_string(),
+                );
+            }
+        }
+        self.no_duplicates(&transition_names, "transition");
+        if stage.terminal && !stage.transitions.is_empty() {
+            self.warning(
+                name.span(),
+                format!("terminal stage `{stage_name}` has transitions"),
+                "a terminal stage ends the ticket; reopening is done with the reopen command".to_string(),
+            );
+        }
+        if stage.terminal && stage.pauses_sla {
+            self.warning(name.span(), format!("terminal stage `{stage_name}` pauses SLA clocks"), "clocks stop at a terminal stage anyway; remove `pauses_sla`".to_string());
+        }
+        if !stage.terminal && stage.transitions.is_empty() {
+            self.error(
+                name.span(),
+                format!("stage `{stage_name}` has no way out"),
+                "add `transitions = [{ name = \"...\", to = \"...\" }]`, or mark it `terminal = true`".to_string(),
+            );
+        }
+    }
+
+    fn recipients(&mut self, recipients: &[Name], context: &str) {
+        let wf = self.workflow;
+        for recipient in recipients {
+            let text = recipient.get_ref().as_str();
+            if text.contains('@') || text == CUSTOMER || RACI_WORDS.contains(&text) || wf.roles.contains_key(text) || self.dropped.contains(text) {
+                continue;
+            }
+            let known = RACI_WORDS.iter().copied().chain(std::iter::once(CUSTOMER)).chain(keys(&wf.roles));
+            let hint = match closest(text, known.clone()) {
+                Some(best) => format!("did you mean `{best}`? use a role, a RACI word ({}), `customer` or an email address", RACI_WORDS.join(", ")),
+                None => format!("use a role ({}), a RACI word ({}), `customer` or an email address", list(keys(&wf.roles)), RACI_WORDS.join(", ")),
+            };
+            self.error(recipient.span(), format!("unknown recipient `{text}` {context}"), hint);
+        }
+    }
+
+    fn sla(&mut self, sla: &Sla, owner: &str, ticket_level: bool) {
+        let wf = self.workflow;
+        let context = format!("in the SLA of {owner}");
+        if sla.within.get_ref().as_secs() == 0 {
+            self.error(sla.within.span(), format!("the SLA of {owner} allows no time"), "give it a duration like \"2h\"".to_string());
+        }
+        for (priority, within) in &sla.by_priority {
+            self.reference(priority, "priority", strs(&wf.priorities), &format!("in `by_priority` {context}"));
+            if within.get_ref().as_secs() == 0 {
+                self.error(within.span(), format!("the `{}` SLA of {owner} allows no time", priority.get_ref()), None);
+            }
+        }
+        if let Some(calendar) = &sla.calendar {
+            self.calendar_ref(calendar, &context);
+        }
+        if let Some(warn_at) = &sla.warn_at {
+            let value = warn_at.get_ref().value();
+            if value <= 0.0 || value >= 100.0 {
+                self.error(
+                    warn_at.span(),
+                    format!("`warn_at` must be between 0% and 100% (exclusive) {context}"),
+                    "100% is the breach itself; use the `escalate` levels for it".to_string(),
+                );
+            }
+        }
+        self.recipients(&sla.warn, &context);
+        let mut previous = None;
+        for level in &sla.escalate {
+            if level.notify.is_empty() && !level.raise_priority && level.reassign_to.is_none() {
+                self.warning(level.after.span(), format!("an escalation level {context} does nothing"), "give it `notify`, `raise_priority` or `reassign_to`".to_string());
+            }
+            self.recipients(&level.notify, &context);
+            if let Some(role) = &level.reassign_to {
+                self.role_ref(role, &format!("in `reassign_to` {context}"));
+            }
+            let after = *level.after.get_ref();
+            if previous.is_some_and(|p| after < p) {
+                self.warning(level.after.span(), format!("escalation levels {context} are not in time order"), "list them from the earliest to the latest".to_string());
+            }
+            previous = Some(after);
+        }
+        if let Some(every) = &sla.remind_every
+            && every.get_ref().as_secs() < 60
+        {
+            self.error(every.span(), format!("`remind_every` {context} is shorter than a minute"), "reminders that often would flood inboxes; use e.g. \"4h\"".to_string());
+        }
+        if let (Some(met_by), false) = (&sla.met_by, ticket_level) {
+            self.error(
+                met_by.span(),
+                format!("`met_by` applies only to ticket-level SLAs, not to {owner}"),
+                "a stage SLA is met when the ticket leaves the stage; remove `met_by`".to_string(),
+            );
+        }
+    }
+
+    fn ticket_slas(&mut self) {
+        let slas = &self.workflow.sla;
+        if let Some(sla) = &slas.first_response {
+            self.sla(sla, "`sla.first_response`", true);
+        }
+        if let Some(sla) = &slas.resolution {
+            self.sla(sla, "`sla.resolution`", true);
+        }
+    }
+
+    /// Start stage, reachability, terminal stages, and stages that can never finish.
+    fn graph(&mut self) {
+        let wf = self.workflow;
+        let Some((first, _)) = wf.stages.first() else { return };
+        let start = wf.start.as_ref().map_or(first.get_ref().as_str(), |s| s.get_ref().as_str());
+        if !wf.stages.contains_key(start) {
+            return;
+        }
+        let edges: HashMap<&str, Vec<&str>> = wf
+            .stages
+            .iter()
+            .map(|(name, stage)| (name.get_ref().as_str(), stage.transitions.iter().map(|t| t.to.get_ref().as_str()).collect()))
+            .collect();
+        let reachable = reach([start], &edges);
+        if !wf.stages.values().any(|stage| stage.terminal) {
+            self.error(
+                first.span(),
+                "no stage is terminal: tickets could never be closed".into(),
+                "mark the final stage(s) with `terminal = true`".to_string(),
+            );
+            return;
+        }
+        for name in wf.stages.keys() {
+            if !reachable.contains(name.get_ref().as_str()) {
+                self.error(
+                    name.span(),
+                    format!("stage `{}` is unreachable from the start stage `{start}`", name.get_ref()),
+                    "add a transition to it, or remove it".to_string(),
+                );
+            }
+        }
+        // A stage is stuck if no terminal stage can be reached from it.
+        let mut reverse: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (from, targets) in &edges {
+            for to in targets {
+                reverse.entry(to).or_default().push(from);
+            }
+        }
+        let terminals = wf.stages.iter().filter(|(_, s)| s.terminal).map(|(n, _)| n.get_ref().as_str());
+        let can_finish = reach(terminals, &reverse);
+        for (name, stage) in &wf.stages {
+            let text = name.get_ref().as_str();
+            if reachable.contains(text) && !can_finish.contains(text) && !stage.transitions.is_empty() {
+                self.error(
+                    name.span(),
+                    format!("tickets in stage `{text}` can never reach a terminal stage"),
+                    "its transitions only lead in circles; add a way to a terminal stage".to_string(),
+                );
+            }
+        }
+    }
+
+    fn routing(&mut self) {
+        let wf = self.workflow;
+        let mut catch_all_seen = false;
+        for rule in &wf.routing {
+            let context = "in a routing rule";
+            for category in &rule.category {
+                self.reference(category, "category", strs(&wf.categories), context);
+            }
+            for priority in &rule.priority {
+                self.reference(priority, "priority", strs(&wf.priorities), context);
+            }
+            for channel in &rule.channel {
+                self.reference(channel, "channel", strs(&wf.channels), context);
+            }
+            if let Some(role) = &rule.role {
+                self.role_ref(role, context);
+            }
+            let span = rule
+                .queue
+                .as_ref()
+                .or(rule.role.as_ref())
+                .or(rule.script.as_ref())
+                .map(|n| n.span())
+                .or_else(|| rule.assign.as_ref().map(|a| a.span()))
+                .unwrap_or(0..0);
+            if let (Some(assign), None) = (&rule.assign, &rule.role) {
+                self.error(assign.span(), "a routing rule with `assign` needs a `role` to assign within".into(), "add `role = \"...\"`".to_string());
+            }
+            if rule.queue.is_none() && rule.role.is_none() && rule.script.is_none() {
+                self.error(span.clone(), "a routing rule routes nowhere".into(), "give it a `queue`, a `role` or a `script`".to_string());
+            }
+            if catch_all_seen {
+                self.warning(span, "this routing rule is never used".into(), "an earlier rule without conditions matches every ticket; move this one above it".to_string());
+            }
+            if rule.category.is_empty() && rule.priority.is_empty() && rule.channel.is_empty() && rule.script.is_none() {
+                catch_all_seen = true;
+            }
+        }
+    }
+
+    fn notifications(&mut self) {
+        let wf = self.workflow;
+        for notification in &wf.notifications {
+            let event = *notification.on.get_ref();
+            let context = "in a notification";
+            if let Some(stage) = &notification.stage {
+                self.reference(stage, "stage", keys(&wf.stages), context);
+                if !matches!(event, EventKind::StageEntered | EventKind::StageLeft) {
+                    self.error(stage.span(), "`stage` only applies to `stage_entered` and `stage_left` notifications".into(), "remove `stage` or change `on`".to_string());
+                }
+            }
+            if notification.notify.is_empty() {
+                self.error(notification.on.span(), "a notification without recipients".into(), "add `notify = [\"...\"]`".to_string());
+            }
+            self.recipients(&notification.notify, context);
+        }
+    }
+
+    fn survey(&mut self) {
+        let wf = self.workflow;
+        let Some(survey) = &wf.survey else { return };
+        if let Some(stage) = &survey.on_stage {
+            self.reference(stage, "stage", keys(&wf.stages), "in `survey.on_stage`");
+        }
+        if survey.questions.is_empty() {
+            self.error(0..0, "the survey asks no questions".into(), "list some of csat, nps, ces, comment".to_string());
+        }
+        let mut seen = HashSet::new();
+        for question in &survey.questions {
+            if !seen.insert(*question.get_ref()) {
+                self.error(question.span(), "a survey question is listed twice".into(), None);
+            }
+        }
+        if let Some(sample) = &survey.sample
+            && sample.get_ref().value() == 0.0
+        {
+            self.warning(sample.span(), "the survey sample is 0%: no survey will be sent".into(), None);
+        }
+        if survey.expires_after.get_ref().as_secs() < 3600 {
+            self.error(survey.expires_after.span(), "survey links would expire in under an hour".into(), "give customers days, e.g. \"14d\"".to_string());
+        }
+    }
+
+    fn jobs(&mut self) {
+        let wf = self.workflow;
+        self.names_are_ids(wf.jobs.keys(), "job");
+        for (name, job) in &wf.jobs {
+            let context = format!("in job `{}`", name.get_ref());
+            self.recipients(&job.notify, &context);
+            let action = *job.action.get_ref();
+            match action {
+                JobAction::Digest if job.notify.is_empty() => {
+                    self.error(job.action.span(), format!("the digest job `{}` has nobody to send to", name.get_ref()), "add `notify = [\"service_manager\"]`".to_string());
+                }
+                JobAction::FollowUp if job.after_closed.is_none() => {
+                    self.error(job.action.span(), format!("the follow-up job `{}` needs `after_closed`", name.get_ref()), "say how long after closure, e.g. `after_closed = \"7d\"`".to_string());
+                }
+                JobAction::SurveySample if job.sample.is_none() => {
+                    self.error(job.action.span(), format!("the survey job `{}` needs `sample`", name.get_ref()), "say which share of closed tickets, e.g. `sample = \"20%\"`".to_string());
+                }
+                _ => {}
+            }
+            if action != JobAction::FollowUp
+                && let Some(after) = &job.after_closed
+            {
+                self.warning(after.span(), format!("`after_closed` is only used by follow_up jobs {context}"), None);
+            }
+            if action != JobAction::SurveySample
+                && let Some(sample) = &job.sample
+            {
+                self.warning(sample.span(), format!("`sample` is only used by survey_sample jobs {context}"), None);
+            }
+        }
+    }
+
+    fn hooks(&mut self) {
+        let wf = self.workflow;
+        for hook in &wf.hooks {
+            if let Some(stage) = &hook.stage {
+                self.reference(stage, "stage", keys(&wf.stages), "in a hook");
+            }
+        }
+    }
+}
+
+fn reach<'a>(from: impl IntoIterator<Item = &'a str>, edges: &HashMap<&'a str, Vec<&'a str>>) -> HashSet<&'a str> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut queue: VecDeque<&str> = from.into_iter().collect();
+    while let Some(node) = queue.pop_front() {
+        if seen.insert(node) {
+            queue.extend(edges.get(node).into_iter().flatten().copied());
+        }
+    }
+    seen
+}

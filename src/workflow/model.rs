@@ -1,0 +1,569 @@
+//! The shape of a workflow file: the serde types a TOML workflow deserializes into.
+//!
+//! These types say what a consultant may write and nothing more: each field here is a key of the
+//! file. Values that can be wrong on their own (durations, percentages, time zones, cron
+//! expressions) parse themselves (see [`super::values`]); names that refer to other parts of the
+//! file are kept as [`Spanned`] strings so that [`super::check`] can point at the exact line and
+//! column of a bad reference. This module does no cross-checking and no I/O.
+//!
+//! Conventions: keys and built-in words are `snake_case`; ids of stages, forms, roles,
+//! calendars and jobs are lower-case words joined by `_` or `-`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::values::{CronSchedule, Date, Days, Duration, Percent, Shifts, TimeZone};
+
+/// A name as written in the file, with its position.
+pub type Name = Spanned<String>;
+
+/// Everything one workflow file says.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowFile {
+    /// Stable id used by the API (`"after-sales"`).
+    pub id: Name,
+    /// Human name.
+    pub name: String,
+    /// What the process is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Prefix of the human ticket numbers (`"AS"` gives `AS-1042`); defaults to the initials of
+    /// the id.
+    #[serde(default)]
+    pub ticket_prefix: Option<Name>,
+    /// The stage a new ticket starts in; defaults to the first stage in the file.
+    #[serde(default)]
+    pub start: Option<Name>,
+    /// The default calendar of SLA clocks; defaults to the built-in `24x7`.
+    #[serde(default)]
+    pub calendar: Option<Name>,
+    /// Ticket priorities, lowest first.
+    #[serde(default = "default_priorities")]
+    pub priorities: Vec<Name>,
+    /// The priority of a ticket nobody prioritised; defaults to `normal` when listed, else the
+    /// lowest.
+    #[serde(default)]
+    pub default_priority: Option<Name>,
+    /// Request categories (`installation`, `repair`, `billing`, ...).
+    #[serde(default)]
+    pub categories: Vec<Name>,
+    /// Intake channels.
+    #[serde(default = "default_channels")]
+    pub channels: Vec<Name>,
+    /// A new ticket from the same customer in the same category within this window is flagged as
+    /// a repeat request and linked to the earlier one.
+    #[serde(default = "default_repeat_window")]
+    pub repeat_window: Duration,
+    /// Business-hours calendars by id.
+    #[serde(default)]
+    pub calendars: IndexMap<Name, Calendar>,
+    /// Roles and their members (people by email or id).
+    #[serde(default)]
+    pub roles: IndexMap<Name, Vec<Name>>,
+    /// Forms by id.
+    #[serde(default)]
+    pub forms: IndexMap<Name, Form>,
+    /// Stages in the order a ticket usually passes them.
+    #[serde(default)]
+    pub stages: IndexMap<Name, Stage>,
+    /// Ticket-level SLA clocks that span stages.
+    #[serde(default)]
+    pub sla: TicketSlas,
+    /// Routing rules for new tickets, tried in order; the first that matches wins.
+    #[serde(default)]
+    pub routing: Vec<RoutingRule>,
+    /// Who is emailed on which event.
+    #[serde(default)]
+    pub notifications: Vec<Notification>,
+    /// The satisfaction survey.
+    #[serde(default)]
+    pub survey: Option<Survey>,
+    /// Scheduled jobs by id.
+    #[serde(default)]
+    pub jobs: IndexMap<Name, Job>,
+    /// Rhai scripts run when an event happens.
+    #[serde(default)]
+    pub hooks: Vec<Hook>,
+}
+
+fn names(list: &[&str]) -> Vec<Name> {
+    list.iter().map(|name| Spanned::new(0..0, (*name).to_string())).collect()
+}
+
+fn default_priorities() -> Vec<Name> {
+    names(&["low", "normal", "high", "urgent"])
+}
+
+fn default_channels() -> Vec<Name> {
+    names(&["phone", "email", "web", "walk_in", "messaging"])
+}
+
+fn default_repeat_window() -> Duration {
+    Duration::from_minutes(30 * 24 * 60)
+}
+
+/// Business hours in one time zone.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calendar {
+    /// IANA time zone.
+    pub timezone: TimeZone,
+    /// Working hours by day: `{ mon-fri = "08:00-17:00", sat = "09:00-13:00" }`. Days not listed
+    /// are closed.
+    pub hours: IndexMap<Spanned<Days>, Shifts>,
+    /// Days off.
+    #[serde(default)]
+    pub holidays: Vec<Spanned<Date>>,
+}
+
+/// A form: typed fields an agent or customer fills in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Form {
+    /// Heading shown above the form.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The fields, in display order.
+    #[serde(default)]
+    pub fields: Vec<Field>,
+    /// Rhai script for cross-field checks; it returns a map of field name to message.
+    #[serde(default)]
+    pub validate: Option<Script>,
+}
+
+/// One form field.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Machine name, unique in the form.
+    pub name: Name,
+    /// Label shown to people; defaults to the name.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The kind of value.
+    #[serde(rename = "type")]
+    pub kind: Spanned<FieldType>,
+    /// Whether the form is incomplete without it.
+    #[serde(default)]
+    pub required: bool,
+    /// Regular expression a text value must match.
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
+    /// Smallest number, or shortest text length.
+    #[serde(default)]
+    pub min: Option<Spanned<f64>>,
+    /// Largest number, or longest text length.
+    #[serde(default)]
+    pub max: Option<Spanned<f64>>,
+    /// The choices of a `choice` or `multi_choice` field.
+    #[serde(default)]
+    pub options: Option<Spanned<Vec<Name>>>,
+    /// Help text shown next to the field.
+    #[serde(default)]
+    pub help: Option<String>,
+}
+
+/// The kinds of form field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// One line of text.
+    Text,
+    /// Several lines of text.
+    LongText,
+    /// A whole number.
+    Integer,
+    /// A decimal number.
+    Number,
+    /// Yes or no.
+    Bool,
+    /// A calendar day.
+    Date,
+    /// A moment in time.
+    Datetime,
+    /// An email address.
+    Email,
+    /// A phone number.
+    Phone,
+    /// One of `options`.
+    Choice,
+    /// Any number of `options`.
+    MultiChoice,
+}
+
+impl FieldType {
+    /// Whether the field takes its values from `options`.
+    pub fn has_options(self) -> bool {
+        matches!(self, Self::Choice | Self::MultiChoice)
+    }
+
+    /// Whether `min`/`max` bound the value (numbers) or the length (text).
+    pub fn has_bounds(self) -> bool {
+        matches!(self, Self::Integer | Self::Number | Self::Text | Self::LongText)
+    }
+
+    /// Whether `pattern` applies.
+    pub fn has_pattern(self) -> bool {
+        matches!(self, Self::Text | Self::LongText | Self::Phone | Self::Email)
+    }
+}
+
+/// One stage of the process.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Human name; defaults to the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What happens here.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Forms filled in during this stage.
+    #[serde(default)]
+    pub forms: Vec<Name>,
+    /// Checklist items that must be ticked before leaving the stage.
+    #[serde(default)]
+    pub checklist: Vec<Name>,
+    /// Checklist items shown but not required.
+    #[serde(default)]
+    pub optional_checklist: Vec<Name>,
+    /// Who does what here.
+    #[serde(default)]
+    pub raci: Raci,
+    /// The stage's own SLA: time allowed in this stage.
+    #[serde(default)]
+    pub sla: Option<Sla>,
+    /// The ticket waits on the customer here: every SLA clock pauses and resumes on leaving.
+    #[serde(default)]
+    pub pauses_sla: bool,
+    /// The ticket is finished here (closed, cancelled).
+    #[serde(default)]
+    pub terminal: bool,
+    /// The ways out of this stage.
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
+}
+
+/// RACI of a stage. Each entry is a role id; `informed` may also name `customer`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raci {
+    /// The role doing the work.
+    #[serde(default)]
+    pub responsible: Option<Name>,
+    /// The role answerable for the outcome; it gives approvals.
+    #[serde(default)]
+    pub accountable: Option<Name>,
+    /// Roles asked for advice; they may comment.
+    #[serde(default)]
+    pub consulted: Vec<Name>,
+    /// Roles (or `customer`) told about progress.
+    #[serde(default)]
+    pub informed: Vec<Name>,
+}
+
+/// A way out of a stage.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    /// Name used by the API and shown on buttons (`"accept"`).
+    pub name: Name,
+    /// Target stage.
+    pub to: Name,
+    /// Human label; defaults to the name.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Required fields of the stage's forms must be filled in.
+    #[serde(default = "yes")]
+    pub requires_forms: bool,
+    /// Required checklist items must be ticked.
+    #[serde(default = "yes")]
+    pub requires_checklist: bool,
+    /// The stage's accountable role must approve first.
+    #[serde(default)]
+    pub requires_approval: bool,
+    /// A Rhai condition that must allow the move.
+    #[serde(default)]
+    pub when: Option<Script>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A Rhai script: either a path ending in `.rhai` (looked up next to the workflow file, then in
+/// each folder above it, so `"scripts/warranty.rhai"` finds the project's `scripts/` folder) or
+/// the source itself.
+pub type Script = Spanned<String>;
+
+/// An SLA clock.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sla {
+    /// Time allowed, in the calendar's business time.
+    pub within: Spanned<Duration>,
+    /// Time allowed per priority, overriding `within`.
+    #[serde(default)]
+    pub by_priority: IndexMap<Name, Spanned<Duration>>,
+    /// Calendar of this clock; defaults to the workflow's.
+    #[serde(default)]
+    pub calendar: Option<Name>,
+    /// When the warning fires, as a share of the allowed time.
+    #[serde(default)]
+    pub warn_at: Option<Spanned<Percent>>,
+    /// Who is warned (roles, RACI words or emails); defaults to `responsible`.
+    #[serde(default)]
+    pub warn: Vec<Name>,
+    /// Escalation levels after the breach.
+    #[serde(default)]
+    pub escalate: Vec<Escalation>,
+    /// Send reminders this often after the breach until someone acts.
+    #[serde(default)]
+    pub remind_every: Option<Spanned<Duration>>,
+    /// Hold warning and escalation mail until the calendar's business hours.
+    #[serde(default)]
+    pub business_hours_mail: bool,
+    /// Ticket-level clocks only: what stops the clock as met.
+    #[serde(default)]
+    pub met_by: Option<Spanned<MetBy>>,
+}
+
+/// What satisfies a ticket-level SLA clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetBy {
+    /// An agent's first public reply.
+    FirstPublicReply,
+    /// The ticket leaving its start stage.
+    LeavingStart,
+    /// The ticket being resolved (reaching a terminal stage or resolved by command).
+    Resolved,
+}
+
+/// One escalation level.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    /// Time after the breach (`"0m"` is at the breach).
+    pub after: Spanned<Duration>,
+    /// Who is emailed: role ids, RACI words (`responsible`, `accountable`, `consulted`,
+    /// `informed`, `assignee`) or email addresses.
+    pub notify: Vec<Name>,
+    /// Raise the ticket one priority up.
+    #[serde(default)]
+    pub raise_priority: bool,
+    /// Reassign the ticket within this role.
+    #[serde(default)]
+    pub reassign_to: Option<Name>,
+    /// Template overriding the default escalation mail.
+    #[serde(default)]
+    pub template: Option<Name>,
+}
+
+/// The ticket-level clocks.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketSlas {
+    /// Time to the first public reply (or as `met_by` says).
+    #[serde(default)]
+    pub first_response: Option<Sla>,
+    /// Time to resolution (or as `met_by` says).
+    #[serde(default)]
+    pub resolution: Option<Sla>,
+}
+
+/// A routing rule. Every condition given must match; a rule without conditions always matches.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRule {
+    /// Matching categories.
+    #[serde(default)]
+    pub category: Vec<Name>,
+    /// Matching priorities.
+    #[serde(default)]
+    pub priority: Vec<Name>,
+    /// Matching channels.
+    #[serde(default)]
+    pub channel: Vec<Name>,
+    /// A Rhai script deciding instead of the conditions above.
+    #[serde(default)]
+    pub script: Option<Script>,
+    /// Queue the ticket lands in.
+    #[serde(default)]
+    pub queue: Option<Name>,
+    /// Role whose members may be assigned.
+    #[serde(default)]
+    pub role: Option<Name>,
+    /// How a member of the role is picked.
+    #[serde(default)]
+    pub assign: Option<Spanned<Strategy>>,
+    /// Prefer the agent who last served the same customer.
+    #[serde(default)]
+    pub sticky: bool,
+}
+
+/// How a ticket is assigned within a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Take turns.
+    RoundRobin,
+    /// The member with the fewest open tickets.
+    LeastLoaded,
+    /// Leave it in the queue for someone to pick.
+    Manual,
+}
+
+/// Email people when an event happens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    /// The event.
+    pub on: Spanned<EventKind>,
+    /// Only for this stage (with `stage_entered` / `stage_left`).
+    #[serde(default)]
+    pub stage: Option<Name>,
+    /// Recipients: role ids, RACI words, `customer` or email addresses.
+    pub notify: Vec<Name>,
+    /// Template name overriding the default for the event.
+    #[serde(default)]
+    pub template: Option<Name>,
+}
+
+/// Events a notification or hook can react to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A ticket was opened.
+    TicketOpened,
+    /// A ticket entered a stage.
+    StageEntered,
+    /// A ticket left a stage.
+    StageLeft,
+    /// A ticket was assigned.
+    Assigned,
+    /// An agent replied publicly.
+    PublicReply,
+    /// An internal note was added.
+    InternalNote,
+    /// A stage's accountable role was asked to approve.
+    ApprovalRequested,
+    /// Approval was given.
+    ApprovalGiven,
+    /// An SLA clock reached its warning point.
+    SlaWarning,
+    /// An SLA clock was breached.
+    SlaBreached,
+    /// The ticket was resolved.
+    Resolved,
+    /// The ticket was closed.
+    Closed,
+    /// The ticket was reopened.
+    Reopened,
+    /// The customer answered the survey.
+    SurveyAnswered,
+}
+
+/// The satisfaction survey sent to customers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Survey {
+    /// Send when the ticket enters this stage; defaults to the first terminal stage.
+    #[serde(default)]
+    pub on_stage: Option<Name>,
+    /// The questions asked.
+    #[serde(default = "default_questions")]
+    pub questions: Vec<Spanned<Question>>,
+    /// Share of tickets surveyed.
+    #[serde(default)]
+    pub sample: Option<Spanned<Percent>>,
+    /// Wait this long after the stage is entered.
+    #[serde(default)]
+    pub delay: Option<Spanned<Duration>>,
+    /// The link stops working after this long.
+    #[serde(default = "default_survey_expiry")]
+    pub expires_after: Spanned<Duration>,
+    /// Template overriding the default survey mail.
+    #[serde(default)]
+    pub template: Option<Name>,
+}
+
+fn default_questions() -> Vec<Spanned<Question>> {
+    [Question::Csat, Question::Nps, Question::Ces]
+        .into_iter()
+        .map(|q| Spanned::new(0..0, q))
+        .collect()
+}
+
+fn default_survey_expiry() -> Spanned<Duration> {
+    Spanned::new(0..0, Duration::from_minutes(14 * 24 * 60))
+}
+
+/// Survey questions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Question {
+    /// Customer satisfaction, 1 to 5.
+    Csat,
+    /// Net promoter score, 0 to 10.
+    Nps,
+    /// Customer effort score, 1 to 7.
+    Ces,
+    /// Free text.
+    Comment,
+}
+
+/// A scheduled job.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// When it runs (cron, five fields).
+    pub schedule: Spanned<CronSchedule>,
+    /// What it does.
+    pub action: Spanned<JobAction>,
+    /// Time zone of the schedule; defaults to the workflow calendar's, else UTC.
+    #[serde(default)]
+    pub timezone: Option<Spanned<TimeZone>>,
+    /// Recipients (digest).
+    #[serde(default)]
+    pub notify: Vec<Name>,
+    /// Follow-up: tickets closed this long ago.
+    #[serde(default)]
+    pub after_closed: Option<Spanned<Duration>>,
+    /// Survey sample: share of recently closed tickets surveyed.
+    #[serde(default)]
+    pub sample: Option<Spanned<Percent>>,
+    /// Template overriding the action's default mail.
+    #[serde(default)]
+    pub template: Option<Name>,
+    /// Run once at start when a run was missed while the server was down.
+    #[serde(default = "yes")]
+    pub catch_up: bool,
+}
+
+/// What a scheduled job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobAction {
+    /// Email a digest of open and breached tickets.
+    Digest,
+    /// Email customers whose ticket closed `after_closed` ago.
+    FollowUp,
+    /// Survey a sample of recently closed tickets.
+    SurveySample,
+}
+
+/// A Rhai script run on an event; it returns actions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hook {
+    /// The event.
+    pub on: Spanned<EventKind>,
+    /// Only for this stage.
+    #[serde(default)]
+    pub stage: Option<Name>,
+    /// The script.
+    pub script: Script,
+}
