@@ -73,7 +73,9 @@ impl fmt::Display for Duration {
         if self.0.as_secs() == 0 {
             return f.write_str("0m");
         }
-        let (days, hours, minutes) = (total_minutes / 1440, total_minutes / 60 % 24, total_minutes % 60);
+        // Business durations read best in hours ("72h", not "3d") up to a week.
+        let days = if total_minutes >= 7 * 1440 { total_minutes / 1440 } else { 0 };
+        let (hours, minutes) = ((total_minutes - days * 1440) / 60, total_minutes % 60);
         let mut parts = Vec::new();
         for (value, unit) in [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")] {
             if value > 0 {
@@ -394,6 +396,8 @@ mod tests {
         assert!("2 hours and a bit".parse::<Duration>().is_err());
         assert!("".parse::<Duration>().is_err());
         assert_eq!("90m".parse::<Duration>().map(|d| d.to_string()), Ok("1h 30m".to_string()));
+        assert_eq!("3d".parse::<Duration>().map(|d| d.to_string()), Ok("72h".to_string()));
+        assert_eq!("14d".parse::<Duration>().map(|d| d.to_string()), Ok("14d".to_string()));
     }
 
     #[test]
