@@ -1,3 +1,26 @@
 //! Afterdesk: a workflow engine for after-sales customer service.
+//!
+//! # Layout
+//!
+//! Data flows one way:
+//!
+//! ```text
+//!  workflows/*.toml, scripts/*.rhai ──> workflow (load + check)
+//!  caller ──> writer ──> engine (pure) ──> events ──> store (sled, one transaction per batch)
+//!                          ^
+//!                          └── clock (system or manual)
+//! ```
+//!
+//! - [`workflow`]: the definition language: model, parser, checker, loader, diagram;
+//! - [`engine`]: the pure core: commands in, events out; ticket state as a fold of events;
+//! - [`store`]: sled, and only sled: events, snapshots, indexes, customers, workflow versions;
+//! - [`writer`]: the single writer task: applies commands through the engine and commits them
+//!   in groups (one transaction and one flush per group), answering each caller once durable;
+//! - [`registry`]: loaded workflow versions, current and old;
+//! - [`clock`]: the time source.
 
+pub mod clock;
+pub mod engine;
+pub mod registry;
+pub mod store;
 pub mod workflow;

@@ -27,7 +27,17 @@ pub const CUSTOMER: &str = "customer";
 
 /// Checks `workflow` (from `file`, whose text is `source`). Names in `dropped` were removed by
 /// the parser because of an earlier problem: references to them are not reported again.
-pub fn check(file: &Path, source: &Arc<str>, workflow: &WorkflowFile, dropped: &HashSet<String>) -> Vec<Diagnostic> {
+///
+/// When the file had structure problems (`structure_ok` false), parts of it were dropped: the
+/// stage graph is not checked and warnings are left out, since both would mostly echo what was
+/// dropped.
+pub fn check(
+    file: &Path,
+    source: &Arc<str>,
+    workflow: &WorkflowFile,
+    dropped: &HashSet<String>,
+    structure_ok: bool,
+) -> Vec<Diagnostic> {
     let mut checker = Checker { file, source, workflow, dropped, found: Vec::new() };
     checker.identity();
     checker.lists();
@@ -35,13 +45,18 @@ pub fn check(file: &Path, source: &Arc<str>, workflow: &WorkflowFile, dropped: &
     checker.roles();
     checker.forms();
     checker.stages();
-    checker.graph();
+    if structure_ok {
+        checker.graph();
+    }
     checker.ticket_slas();
     checker.routing();
     checker.notifications();
     checker.survey();
     checker.jobs();
     checker.hooks();
+    if !structure_ok {
+        checker.found.retain(Diagnostic::is_error);
+    }
     checker.found.sort_by_key(|d| (d.span.start, d.span.end));
     checker.found
 }
@@ -58,6 +73,13 @@ fn is_id(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn plural(word: &str) -> String {
+    match word.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{word}s"),
+    }
 }
 
 fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
@@ -89,14 +111,21 @@ impl Checker<'_> {
     }
 
     /// Reports `name` unless it is one of `known` (or was dropped by the parser).
-    fn reference<'k>(&mut self, name: &Name, what: &str, known: impl Iterator<Item = &'k str> + Clone, context: &str) -> bool {
+    fn reference<'k>(
+        &mut self,
+        name: &Name,
+        what: &str,
+        known: impl Iterator<Item = &'k str> + Clone,
+        context: &str,
+    ) -> bool {
         let text = name.get_ref().as_str();
         if known.clone().any(|k| k == text) || self.dropped.contains(text) {
             return true;
         }
+        let plural = plural(what);
         let hint = match closest(text, known.clone()) {
-            Some(best) => format!("did you mean `{best}`? {what}s: {}", list(known)),
-            None => format!("{what}s: {}", list(known)),
+            Some(best) => format!("did you mean `{best}`? {plural}: {}", list(known)),
+            None => format!("{plural}: {}", list(known)),
         };
         self.error(name.span(), format!("unknown {what} `{text}` {context}"), hint);
         false
@@ -122,7 +151,11 @@ impl Checker<'_> {
                 self.error(name.span(), format!("empty {what}"), format!("give the {what} a name or remove it"));
             } else if let Some(first) = seen.get(text) {
                 let (line, _) = super::diagnostic::line_column(self.source, first.start);
-                self.error(name.span(), format!("duplicate {what} `{text}`"), format!("it is already listed on line {line}"));
+                self.error(
+                    name.span(),
+                    format!("duplicate {what} `{text}`"),
+                    format!("it is already listed on line {line}"),
+                );
             } else {
                 seen.insert(text, name.span());
             }
@@ -132,9 +165,16 @@ impl Checker<'_> {
     fn identity(&mut self) {
         let wf = self.workflow;
         let id = wf.id.get_ref();
+        if id.is_empty() {
+            self.error(
+                wf.id.span(),
+                "the workflow has no `id`".into(),
+                "add `id = \"after-sales\"` at the top: the API names the workflow by it".to_string(),
+            );
+        }
         let valid = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
             && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !valid {
+        if !valid && !id.is_empty() {
             self.error(
                 wf.id.span(),
                 format!("invalid workflow id `{id}`"),
@@ -142,7 +182,11 @@ impl Checker<'_> {
             );
         }
         if wf.name.trim().is_empty() {
-            self.error(wf.id.span(), "the workflow has an empty `name`".into(), "give it a human name".to_string());
+            self.error(
+                wf.id.span(),
+                "the workflow has no `name`".into(),
+                "add `name = \"...\"`, the name people see".to_string(),
+            );
         }
         if let Some(prefix) = &wf.ticket_prefix {
             let text = prefix.get_ref();
@@ -161,7 +205,8 @@ impl Checker<'_> {
             self.error(
                 wf.id.span(),
                 "the workflow has no stages".into(),
-                "add at least a start stage and a terminal stage: [stages.intake] ... [stages.closed] terminal = true".to_string(),
+                "add at least a start stage and a terminal stage: [stages.intake] ... [stages.closed] terminal = true"
+                    .to_string(),
             );
         }
     }
@@ -169,7 +214,11 @@ impl Checker<'_> {
     fn lists(&mut self) {
         let wf = self.workflow;
         if wf.priorities.is_empty() {
-            self.error(wf.id.span(), "`priorities` is empty".into(), "list at least one priority, lowest first".to_string());
+            self.error(
+                wf.id.span(),
+                "`priorities` is empty".into(),
+                "list at least one priority, lowest first".to_string(),
+            );
         }
         self.no_duplicates(&wf.priorities, "priority");
         self.no_duplicates(&wf.categories, "category");
@@ -195,7 +244,11 @@ impl Checker<'_> {
         self.names_are_ids(wf.calendars.keys(), "calendar");
         for (name, calendar) in &wf.calendars {
             if name.get_ref() == ALWAYS_OPEN {
-                self.error(name.span(), "`24x7` is the built-in always-open calendar".into(), "give this calendar another name".to_string());
+                self.error(
+                    name.span(),
+                    "`24x7` is the built-in always-open calendar".into(),
+                    "give this calendar another name".to_string(),
+                );
             }
             self.calendar(name, calendar);
         }
@@ -230,7 +283,11 @@ impl Checker<'_> {
                 .collect();
             periods.sort_unstable();
             if periods.windows(2).any(|w| w[1].0 < w[0].1) {
-                self.error(days.span(), format!("overlapping shifts on {}", days.get_ref()), "make the shifts of a day follow each other".to_string());
+                self.error(
+                    days.span(),
+                    format!("overlapping shifts on {}", days.get_ref()),
+                    "make the shifts of a day follow each other".to_string(),
+                );
             }
         }
         if !working {
@@ -270,7 +327,11 @@ impl Checker<'_> {
             for member in members {
                 let person = member.get_ref();
                 if person.trim().is_empty() || person.chars().any(char::is_whitespace) {
-                    self.error(member.span(), format!("invalid member `{person}` of role `{text}`"), "write a person's email or id, without spaces".to_string());
+                    self.error(
+                        member.span(),
+                        format!("invalid member `{person}` of role `{text}`"),
+                        "write a person's email or id, without spaces".to_string(),
+                    );
                 }
             }
             self.no_duplicates(members, "member");
@@ -295,7 +356,11 @@ impl Checker<'_> {
             let kind = *field.kind.get_ref();
             let field_name = field.name.get_ref();
             if !is_id(field_name) {
-                self.error(field.name.span(), format!("invalid field name `{field_name}`"), "field names are lower-case letters, digits and `_`, starting with a letter".to_string());
+                self.error(
+                    field.name.span(),
+                    format!("invalid field name `{field_name}`"),
+                    "field names are lower-case letters, digits and `_`, starting with a letter".to_string(),
+                );
             }
             match (&field.options, kind.has_options()) {
                 (None, true) => self.error(
@@ -305,7 +370,11 @@ impl Checker<'_> {
                 ),
                 (Some(options), true) => {
                     if options.get_ref().is_empty() {
-                        self.error(options.span(), format!("field `{field_name}` has an empty choice list"), "list at least one option".to_string());
+                        self.error(
+                            options.span(),
+                            format!("field `{field_name}` has an empty choice list"),
+                            "list at least one option".to_string(),
+                        );
                     }
                     self.no_duplicates(options.get_ref(), "option");
                 }
@@ -318,21 +387,39 @@ impl Checker<'_> {
             }
             if let Some(pattern) = &field.pattern {
                 if !kind.has_pattern() {
-                    self.error(pattern.span(), format!("`pattern` does not apply to field `{field_name}`"), "patterns apply to text, long_text, email and phone fields".to_string());
+                    self.error(
+                        pattern.span(),
+                        format!("`pattern` does not apply to field `{field_name}`"),
+                        "patterns apply to text, long_text, email and phone fields".to_string(),
+                    );
                 } else if let Err(e) = regex::Regex::new(pattern.get_ref()) {
-                    let reason = e.to_string().lines().last().unwrap_or_default().trim().to_string();
-                    self.error(pattern.span(), format!("invalid pattern for field `{field_name}`: {reason}"), "write a regular expression like \"^[A-Z0-9]{8}$\"".to_string());
+                    let text = e.to_string();
+                    let reason =
+                        text.lines().last().unwrap_or_default().trim().trim_start_matches("error:").trim().to_string();
+                    self.error(
+                        pattern.span(),
+                        format!("invalid pattern for field `{field_name}`: {reason}"),
+                        "write a regular expression like \"^[A-Z0-9]{8}$\"".to_string(),
+                    );
                 }
             }
             for bound in [&field.min, &field.max].into_iter().flatten() {
                 if !kind.has_bounds() {
-                    self.error(bound.span(), format!("`min`/`max` do not apply to field `{field_name}`"), "they bound integer and number values, and text lengths".to_string());
+                    self.error(
+                        bound.span(),
+                        format!("`min`/`max` do not apply to field `{field_name}`"),
+                        "they bound integer and number values, and text lengths".to_string(),
+                    );
                 }
             }
             if let (Some(min), Some(max)) = (&field.min, &field.max)
                 && min.get_ref() > max.get_ref()
             {
-                self.error(min.span(), format!("field `{field_name}` has `min` greater than `max`"), "swap them".to_string());
+                self.error(
+                    min.span(),
+                    format!("field `{field_name}` has `min` greater than `max`"),
+                    "swap them".to_string(),
+                );
             }
         }
     }
@@ -387,9 +474,18 @@ impl Checker<'_> {
             transition_names.push(transition.name.clone());
             let t = transition.name.get_ref();
             if !is_id(t) {
-                self.error(transition.name.span(), format!("invalid transition name `{t}`"), "transition names are lower-case letters, digits, `_` and `-`".to_string());
+                self.error(
+                    transition.name.span(),
+                    format!("invalid transition name `{t}`"),
+                    "transition names are lower-case letters, digits, `_` and `-`".to_string(),
+                );
             }
-            self.reference(&transition.to, "stage", keys(&wf.stages), &format!("in transition `{t}` of stage `{stage_name}`"));
+            self.reference(
+                &transition.to,
+                "stage",
+                keys(&wf.stages),
+                &format!("in transition `{t}` of stage `{stage_name}`"),
+            );
             if transition.requires_approval && raci.accountable.is_none() {
                 self.error(
                     transition.name.span(),
@@ -407,7 +503,11 @@ impl Checker<'_> {
             );
         }
         if stage.terminal && stage.pauses_sla {
-            self.warning(name.span(), format!("terminal stage `{stage_name}` pauses SLA clocks"), "clocks stop at a terminal stage anyway; remove `pauses_sla`".to_string());
+            self.warning(
+                name.span(),
+                format!("terminal stage `{stage_name}` pauses SLA clocks"),
+                "clocks stop at a terminal stage anyway; remove `pauses_sla`".to_string(),
+            );
         }
         if !stage.terminal && stage.transitions.is_empty() {
             self.error(
@@ -422,13 +522,25 @@ impl Checker<'_> {
         let wf = self.workflow;
         for recipient in recipients {
             let text = recipient.get_ref().as_str();
-            if text.contains('@') || text == CUSTOMER || RACI_WORDS.contains(&text) || wf.roles.contains_key(text) || self.dropped.contains(text) {
+            if text.contains('@')
+                || text == CUSTOMER
+                || RACI_WORDS.contains(&text)
+                || wf.roles.contains_key(text)
+                || self.dropped.contains(text)
+            {
                 continue;
             }
             let known = RACI_WORDS.iter().copied().chain(std::iter::once(CUSTOMER)).chain(keys(&wf.roles));
             let hint = match closest(text, known.clone()) {
-                Some(best) => format!("did you mean `{best}`? use a role, a RACI word ({}), `customer` or an email address", RACI_WORDS.join(", ")),
-                None => format!("use a role ({}), a RACI word ({}), `customer` or an email address", list(keys(&wf.roles)), RACI_WORDS.join(", ")),
+                Some(best) => format!(
+                    "did you mean `{best}`? use a role, a RACI word ({}), `customer` or an email address",
+                    RACI_WORDS.join(", ")
+                ),
+                None => format!(
+                    "use a role ({}), a RACI word ({}), `customer` or an email address",
+                    list(keys(&wf.roles)),
+                    RACI_WORDS.join(", ")
+                ),
             };
             self.error(recipient.span(), format!("unknown recipient `{text}` {context}"), hint);
         }
@@ -438,7 +550,11 @@ impl Checker<'_> {
         let wf = self.workflow;
         let context = format!("in the SLA of {owner}");
         if sla.within.get_ref().as_secs() == 0 {
-            self.error(sla.within.span(), format!("the SLA of {owner} allows no time"), "give it a duration like \"2h\"".to_string());
+            self.error(
+                sla.within.span(),
+                format!("the SLA of {owner} allows no time"),
+                "give it a duration like \"2h\"".to_string(),
+            );
         }
         for (priority, within) in &sla.by_priority {
             self.reference(priority, "priority", strs(&wf.priorities), &format!("in `by_priority` {context}"));
@@ -463,7 +579,11 @@ impl Checker<'_> {
         let mut previous = None;
         for level in &sla.escalate {
             if level.notify.is_empty() && !level.raise_priority && level.reassign_to.is_none() {
-                self.warning(level.after.span(), format!("an escalation level {context} does nothing"), "give it `notify`, `raise_priority` or `reassign_to`".to_string());
+                self.warning(
+                    level.after.span(),
+                    format!("an escalation level {context} does nothing"),
+                    "give it `notify`, `raise_priority` or `reassign_to`".to_string(),
+                );
             }
             self.recipients(&level.notify, &context);
             if let Some(role) = &level.reassign_to {
@@ -471,14 +591,22 @@ impl Checker<'_> {
             }
             let after = *level.after.get_ref();
             if previous.is_some_and(|p| after < p) {
-                self.warning(level.after.span(), format!("escalation levels {context} are not in time order"), "list them from the earliest to the latest".to_string());
+                self.warning(
+                    level.after.span(),
+                    format!("escalation levels {context} are not in time order"),
+                    "list them from the earliest to the latest".to_string(),
+                );
             }
             previous = Some(after);
         }
         if let Some(every) = &sla.remind_every
             && every.get_ref().as_secs() < 60
         {
-            self.error(every.span(), format!("`remind_every` {context} is shorter than a minute"), "reminders that often would flood inboxes; use e.g. \"4h\"".to_string());
+            self.error(
+                every.span(),
+                format!("`remind_every` {context} is shorter than a minute"),
+                "reminders that often would flood inboxes; use e.g. \"4h\"".to_string(),
+            );
         }
         if let (Some(met_by), false) = (&sla.met_by, ticket_level) {
             self.error(
@@ -507,11 +635,21 @@ impl Checker<'_> {
         if !wf.stages.contains_key(start) {
             return;
         }
+        // Transitions to unknown stages were reported already; leave them out of the graph, and
+        // do not report stages as unreachable then (the typo most likely meant one of them).
+        let known = |to: &&str| wf.stages.contains_key(*to);
         let edges: HashMap<&str, Vec<&str>> = wf
             .stages
             .iter()
-            .map(|(name, stage)| (name.get_ref().as_str(), stage.transitions.iter().map(|t| t.to.get_ref().as_str()).collect()))
+            .map(|(name, stage)| {
+                (
+                    name.get_ref().as_str(),
+                    stage.transitions.iter().map(|t| t.to.get_ref().as_str()).filter(known).collect(),
+                )
+            })
             .collect();
+        let dangling =
+            wf.stages.values().flat_map(|s| &s.transitions).any(|t| !wf.stages.contains_key(t.to.get_ref().as_str()));
         let reachable = reach([start], &edges);
         if !wf.stages.values().any(|stage| stage.terminal) {
             self.error(
@@ -522,7 +660,7 @@ impl Checker<'_> {
             return;
         }
         for name in wf.stages.keys() {
-            if !reachable.contains(name.get_ref().as_str()) {
+            if !dangling && !reachable.contains(name.get_ref().as_str()) {
                 self.error(
                     name.span(),
                     format!("stage `{}` is unreachable from the start stage `{start}`", name.get_ref()),
@@ -541,7 +679,13 @@ impl Checker<'_> {
         let can_finish = reach(terminals, &reverse);
         for (name, stage) in &wf.stages {
             let text = name.get_ref().as_str();
-            if reachable.contains(text) && !can_finish.contains(text) && !stage.transitions.is_empty() {
+            let all_known = stage.transitions.iter().all(|t| wf.stages.contains_key(t.to.get_ref().as_str()));
+            if reachable.contains(text)
+                && !can_finish.contains(text)
+                && !stage.transitions.is_empty()
+                && all_known
+                && !dangling
+            {
                 self.error(
                     name.span(),
                     format!("tickets in stage `{text}` can never reach a terminal stage"),
@@ -577,15 +721,28 @@ impl Checker<'_> {
                 .or_else(|| rule.assign.as_ref().map(|a| a.span()))
                 .unwrap_or(0..0);
             if let (Some(assign), None) = (&rule.assign, &rule.role) {
-                self.error(assign.span(), "a routing rule with `assign` needs a `role` to assign within".into(), "add `role = \"...\"`".to_string());
+                self.error(
+                    assign.span(),
+                    "a routing rule with `assign` needs a `role` to assign within".into(),
+                    "add `role = \"...\"`".to_string(),
+                );
             }
             if rule.queue.is_none() && rule.role.is_none() && rule.script.is_none() {
-                self.error(span.clone(), "a routing rule routes nowhere".into(), "give it a `queue`, a `role` or a `script`".to_string());
+                self.error(
+                    span.clone(),
+                    "a routing rule routes nowhere".into(),
+                    "give it a `queue`, a `role` or a `script`".to_string(),
+                );
             }
             if catch_all_seen {
-                self.warning(span, "this routing rule is never used".into(), "an earlier rule without conditions matches every ticket; move this one above it".to_string());
+                self.warning(
+                    span,
+                    "this routing rule is never used".into(),
+                    "an earlier rule without conditions matches every ticket; move this one above it".to_string(),
+                );
             }
-            if rule.category.is_empty() && rule.priority.is_empty() && rule.channel.is_empty() && rule.script.is_none() {
+            if rule.category.is_empty() && rule.priority.is_empty() && rule.channel.is_empty() && rule.script.is_none()
+            {
                 catch_all_seen = true;
             }
         }
@@ -599,11 +756,19 @@ impl Checker<'_> {
             if let Some(stage) = &notification.stage {
                 self.reference(stage, "stage", keys(&wf.stages), context);
                 if !matches!(event, EventKind::StageEntered | EventKind::StageLeft) {
-                    self.error(stage.span(), "`stage` only applies to `stage_entered` and `stage_left` notifications".into(), "remove `stage` or change `on`".to_string());
+                    self.error(
+                        stage.span(),
+                        "`stage` only applies to `stage_entered` and `stage_left` notifications".into(),
+                        "remove `stage` or change `on`".to_string(),
+                    );
                 }
             }
             if notification.notify.is_empty() {
-                self.error(notification.on.span(), "a notification without recipients".into(), "add `notify = [\"...\"]`".to_string());
+                self.error(
+                    notification.on.span(),
+                    "a notification without recipients".into(),
+                    "add `notify = [\"...\"]`".to_string(),
+                );
             }
             self.recipients(&notification.notify, context);
         }
@@ -630,7 +795,11 @@ impl Checker<'_> {
             self.warning(sample.span(), "the survey sample is 0%: no survey will be sent".into(), None);
         }
         if survey.expires_after.get_ref().as_secs() < 3600 {
-            self.error(survey.expires_after.span(), "survey links would expire in under an hour".into(), "give customers days, e.g. \"14d\"".to_string());
+            self.error(
+                survey.expires_after.span(),
+                "survey links would expire in under an hour".into(),
+                "give customers days, e.g. \"14d\"".to_string(),
+            );
         }
     }
 
@@ -643,13 +812,25 @@ impl Checker<'_> {
             let action = *job.action.get_ref();
             match action {
                 JobAction::Digest if job.notify.is_empty() => {
-                    self.error(job.action.span(), format!("the digest job `{}` has nobody to send to", name.get_ref()), "add `notify = [\"service_manager\"]`".to_string());
+                    self.error(
+                        job.action.span(),
+                        format!("the digest job `{}` has nobody to send to", name.get_ref()),
+                        "add `notify = [\"service_manager\"]`".to_string(),
+                    );
                 }
                 JobAction::FollowUp if job.after_closed.is_none() => {
-                    self.error(job.action.span(), format!("the follow-up job `{}` needs `after_closed`", name.get_ref()), "say how long after closure, e.g. `after_closed = \"7d\"`".to_string());
+                    self.error(
+                        job.action.span(),
+                        format!("the follow-up job `{}` needs `after_closed`", name.get_ref()),
+                        "say how long after closure, e.g. `after_closed = \"7d\"`".to_string(),
+                    );
                 }
                 JobAction::SurveySample if job.sample.is_none() => {
-                    self.error(job.action.span(), format!("the survey job `{}` needs `sample`", name.get_ref()), "say which share of closed tickets, e.g. `sample = \"20%\"`".to_string());
+                    self.error(
+                        job.action.span(),
+                        format!("the survey job `{}` needs `sample`", name.get_ref()),
+                        "say which share of closed tickets, e.g. `sample = \"20%\"`".to_string(),
+                    );
                 }
                 _ => {}
             }

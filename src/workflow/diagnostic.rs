@@ -155,17 +155,9 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
 
 /// Byte offset of a 1-based line and column (in characters); the end of the text if past it.
 pub fn offset_of(source: &str, line: usize, column: usize) -> usize {
-    let line_start = source
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum::<usize>();
+    let line_start = source.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
     let rest = &source[line_start.min(source.len())..];
-    line_start
-        + rest
-            .char_indices()
-            .nth(column.saturating_sub(1))
-            .map_or(rest.len(), |(i, _)| i)
+    line_start + rest.char_indices().nth(column.saturating_sub(1)).map_or(rest.len(), |(i, _)| i)
 }
 
 #[cfg(test)]

@@ -75,11 +75,7 @@ fn note_lines(workflow: &WorkflowFile, stage: &Stage) -> Vec<String> {
 
 fn describe_sla(workflow: &WorkflowFile, sla: &Sla) -> String {
     let mut text = sla.within.get_ref().to_string();
-    let calendar = sla
-        .calendar
-        .as_ref()
-        .or(workflow.calendar.as_ref())
-        .map_or("24x7", |c| c.get_ref().as_str());
+    let calendar = sla.calendar.as_ref().or(workflow.calendar.as_ref()).map_or("24x7", |c| c.get_ref().as_str());
     let _ = write!(text, " ({calendar})");
     if let Some(warn) = &sla.warn_at {
         let _ = write!(text, ", warn at {}", warn.get_ref());
@@ -107,10 +103,7 @@ fn diagram_ids(workflow: &WorkflowFile) -> HashMap<String, String> {
 }
 
 fn sanitize_id(name: &str) -> String {
-    let id: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-        .collect();
+    let id: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     // Mermaid reserves a few words as ids.
     if matches!(id.as_str(), "end" | "state" | "note" | "direction") { format!("{id}_") } else { id }
 }

@@ -15,7 +15,7 @@ use super::check::check;
 use super::diagnostic::{Diagnostic, Severity};
 use super::model::WorkflowFile;
 use super::parse::parse;
-use super::script::{Scripts, compile_all};
+use super::script::{ReadScript, Scripts, compile_all, read_from_disk};
 
 /// A checked workflow definition, ready to run tickets on.
 #[derive(Debug, Clone)]
@@ -57,14 +57,19 @@ impl Loaded {
     }
 }
 
-/// Loads one workflow file from its text.
-pub fn load_source(path: &Path, source: Arc<str>) -> Result<Workflow, Vec<Diagnostic>> {
+/// Loads one workflow from its text, reading its scripts with `read`.
+pub fn load_source(path: &Path, source: Arc<str>, read: &ReadScript<'_>) -> Result<Workflow, Vec<Diagnostic>> {
     let parsed = parse(path, &source);
     let mut problems = parsed.problems;
-    let Some(definition) = parsed.model else { return Err(problems) };
-    let (scripts, script_problems) = compile_all(path, &source, &definition);
+    let Some(definition) = parsed.model else {
+        sort(&mut problems);
+        return Err(problems);
+    };
+    let structure_ok = problems.is_empty();
+    let (scripts, script_problems) = compile_all(path, &source, &definition, read);
     problems.extend(script_problems);
-    problems.extend(check(path, &source, &definition, &parsed.dropped));
+    problems.extend(check(path, &source, &definition, &parsed.dropped, structure_ok));
+    sort(&mut problems);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(problems);
     }
@@ -76,7 +81,7 @@ pub fn load_source(path: &Path, source: Arc<str>) -> Result<Workflow, Vec<Diagno
 pub fn load_file(path: &Path) -> Result<Workflow, Vec<Diagnostic>> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| vec![Diagnostic::whole_file(path, format!("cannot read the workflow file: {e}"))])?;
-    load_source(path, source.into())
+    load_source(path, source.into(), &read_from_disk)
 }
 
 /// Loads files and folders: a folder contributes every `*.toml` directly inside it, in name
@@ -87,9 +92,9 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     for path in paths {
         if path.is_dir() {
             match toml_files(path) {
-                Ok(found) if found.is_empty() => loaded
-                    .problems
-                    .push(Diagnostic::whole_file(path, "no workflow files (*.toml) in this folder")),
+                Ok(found) if found.is_empty() => {
+                    loaded.problems.push(Diagnostic::whole_file(path, "no workflow files (*.toml) in this folder"))
+                }
                 Ok(found) => files.extend(found),
                 Err(e) => loaded.problems.push(Diagnostic::whole_file(path, format!("cannot read the folder: {e}"))),
             }
@@ -107,17 +112,30 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
                 if let Some(first) = ids.get(&id) {
                     let span = workflow.definition.id.span();
                     loaded.problems.push(
-                        Diagnostic::new(Severity::Error, &file, &workflow.source, span, format!("workflow id `{id}` is already used"))
-                            .with_hint(format!("{} has the same id; ids must be unique", first.display())),
+                        Diagnostic::new(
+                            Severity::Error,
+                            &file,
+                            &workflow.source,
+                            span,
+                            format!("workflow id `{id}` is already used"),
+                        )
+                        .with_hint(format!("{} has the same id; ids must be unique", first.display())),
                     );
                     continue;
                 }
                 let prefix = ticket_prefix(&workflow);
                 if let Some(other) = prefixes.get(&prefix) {
-                    let span = workflow.definition.ticket_prefix.as_ref().map_or(workflow.definition.id.span(), |p| p.span());
+                    let span =
+                        workflow.definition.ticket_prefix.as_ref().map_or(workflow.definition.id.span(), |p| p.span());
                     loaded.problems.push(
-                        Diagnostic::new(Severity::Error, &file, &workflow.source, span, format!("ticket prefix `{prefix}` is already used by workflow `{other}`"))
-                            .with_hint("set a distinct `ticket_prefix` so ticket numbers stay unique"),
+                        Diagnostic::new(
+                            Severity::Error,
+                            &file,
+                            &workflow.source,
+                            span,
+                            format!("ticket prefix `{prefix}` is already used by workflow `{other}`"),
+                        )
+                        .with_hint("set a distinct `ticket_prefix` so ticket numbers stay unique"),
                     );
                     continue;
                 }
@@ -142,6 +160,11 @@ pub fn ticket_prefix(workflow: &Workflow) -> String {
             .collect::<String>()
             .to_ascii_uppercase(),
     }
+}
+
+/// File order: by file, then line and column.
+fn sort(problems: &mut [Diagnostic]) {
+    problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
 }
 
 fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

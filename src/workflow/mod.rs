@@ -12,13 +12,13 @@
 //!
 //! Nothing here does network or database I/O; `load` only reads files.
 
+pub mod check;
 pub mod diagnostic;
+pub mod load;
 pub mod model;
 pub mod parse;
-pub mod values;
-pub mod check;
-pub mod load;
 pub mod script;
+pub mod values;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use load::{Loaded, Workflow, load_file, load_paths};

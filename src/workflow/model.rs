@@ -22,9 +22,12 @@ pub type Name = Spanned<String>;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowFile {
-    /// Stable id used by the API (`"after-sales"`).
+    /// Stable id used by the API (`"after-sales"`). Required (checked by `check`, so that a
+    /// missing id does not hide the file's other problems).
+    #[serde(default = "unnamed")]
     pub id: Name,
-    /// Human name.
+    /// Human name. Required, likewise.
+    #[serde(default)]
     pub name: String,
     /// What the process is for.
     #[serde(default)]
@@ -86,6 +89,10 @@ pub struct WorkflowFile {
     /// Rhai scripts run when an event happens.
     #[serde(default)]
     pub hooks: Vec<Hook>,
+}
+
+fn unnamed() -> Name {
+    Spanned::new(0..0, String::new())
 }
 
 fn names(list: &[&str]) -> Vec<Name> {
@@ -491,10 +498,7 @@ pub struct Survey {
 }
 
 fn default_questions() -> Vec<Spanned<Question>> {
-    [Question::Csat, Question::Nps, Question::Ces]
-        .into_iter()
-        .map(|q| Spanned::new(0..0, q))
-        .collect()
+    [Question::Csat, Question::Nps, Question::Ces].into_iter().map(|q| Spanned::new(0..0, q)).collect()
 }
 
 fn default_survey_expiry() -> Spanned<Duration> {

@@ -20,7 +20,7 @@ use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
 use super::diagnostic::{Diagnostic, Severity};
 use super::model::WorkflowFile;
-use super::values::closest;
+use super::values::{HINT_SEPARATOR, closest};
 
 /// Top-level sections whose entries are named; when such an entry has to be dropped, references
 /// to its name are not reported as unknown (the real problem was already reported).
@@ -58,21 +58,23 @@ pub fn parse(file: &Path, source: &Arc<str>) -> Parsed {
     let mut tree = Spanned::new(root.span(), DeValue::Table(root.into_inner()));
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut dropped = HashSet::new();
-    // Tables we removed a key from: a later "missing field" there is our own doing.
-    let mut trimmed: Vec<Range<usize>> = Vec::new();
+    // Keys we removed, with their table: a later "missing field" for one is our own doing.
+    let mut trimmed: Vec<(Range<usize>, String)> = Vec::new();
 
     for _ in 0..MAX_PROBLEMS {
         match WorkflowFile::deserialize(ValueDeserializer::from(tree.clone())) {
             Ok(model) => return Parsed { model: Some(model), problems, dropped },
             Err(error) => {
                 let span = error.span().unwrap_or(0..0);
-                let own_doing = error.message().starts_with("missing field") && trimmed.contains(&span);
+                let own_doing = trimmed
+                    .iter()
+                    .any(|(table, key)| table == &span && error.message() == format!("missing field `{key}`"));
                 if !own_doing {
                     problems.push(structure_problem(file, source, span.clone(), error.message()));
                 }
                 match cut(&mut tree, &span, &mut Vec::new()) {
                     Some(cut) => {
-                        trimmed.push(cut.parent_span);
+                        trimmed.push((cut.parent_span, cut.path.last().cloned().unwrap_or_default()));
                         if let [section, name] = cut.path.as_slice()
                             && NAMED_SECTIONS.contains(&section.as_str())
                         {
@@ -115,25 +117,27 @@ fn structure_problem(file: &Path, source: &Arc<str>, span: Range<usize>, message
         return diagnostic(format!("missing key `{field}`")).with_hint(format!("add `{field} = ...` to this table"));
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
-        let rest = rest.replace("a sequence", "a list").replace("a map", "a table");
+        let rest = rest
+            .replace("a sequence", "a list")
+            .replace("sequence", "list")
+            .replace("a map", "a table")
+            .replace("map", "table");
         return diagnostic(format!("wrong type: {rest}")).with_hint("check the quotes and brackets of this value");
     }
     if message.starts_with("duplicate field `") {
         return diagnostic(message.replacen("duplicate field", "duplicate key", 1)).with_hint("remove one of them");
     }
-    diagnostic(message)
+    match message.split_once(HINT_SEPARATOR) {
+        Some((text, hint)) => diagnostic(text.to_string()).with_hint(hint),
+        None => diagnostic(message).with_hint("see the workflow language reference in the README"),
+    }
 }
 
 /// Reads serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
 fn parse_unknown(message: &str, prefix: &str) -> Option<(String, Vec<String>)> {
     let rest = message.strip_prefix(prefix)?;
     let (word, rest) = rest.split_once('`')?;
-    let expected = rest
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect::<Vec<_>>();
+    let expected = rest.split('`').skip(1).step_by(2).map(str::to_string).collect::<Vec<_>>();
     Some((word.to_string(), expected))
 }
 
@@ -158,12 +162,11 @@ fn cut(node: &mut Spanned<DeValue<'_>>, span: &Range<usize>, path: &mut Vec<Stri
             for key in keys {
                 path.push(key.get_ref().to_string());
                 let on_key = contains(&key.span());
-                if !on_key
-                    && let Some(inner) = table.get_mut(&key).and_then(|value| cut(value, span, path))
-                {
+                if !on_key && let Some(inner) = table.get_mut(&key).and_then(|value| cut(value, span, path)) {
                     return Some(inner);
                 }
-                let on_value = table.get(&key).is_some_and(|value| contains(&value.span()) && value.span() != parent_span);
+                let on_value =
+                    table.get(&key).is_some_and(|value| contains(&value.span()) && value.span() != parent_span);
                 if on_key || on_value {
                     table.remove(&key);
                     return Some(Cut { parent_span, path: path.clone() });

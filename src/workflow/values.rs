@@ -13,6 +13,14 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Separates a value error's message from its hint; the parser splits them apart again.
+pub const HINT_SEPARATOR: &str = " -- hint: ";
+
+/// A value error: what is wrong, and how to write it instead.
+fn problem(message: impl Into<String>, hint: impl AsRef<str>) -> String {
+    format!("{}{HINT_SEPARATOR}{}", message.into(), hint.as_ref())
+}
+
 /// Implements `Deserialize` (through `FromStr`) and `Serialize` (through `Display`) for a value
 /// written as a string.
 macro_rules! string_value {
@@ -58,11 +66,11 @@ impl FromStr for Duration {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
-            return Err("empty duration: write it like \"90m\", \"2h\" or \"3d\"".into());
+            return Err(problem("empty duration", "write it like \"90m\", \"2h\" or \"3d\""));
         }
-        humantime::parse_duration(trimmed)
-            .map(Self)
-            .map_err(|_| format!("invalid duration \"{text}\": write it like \"90m\", \"2h\", \"1h 30m\" or \"3d\""))
+        humantime::parse_duration(trimmed).map(Self).map_err(|_| {
+            problem(format!("invalid duration \"{text}\""), "write it like \"90m\", \"2h\", \"1h 30m\" or \"3d\"")
+        })
     }
 }
 
@@ -111,13 +119,10 @@ impl FromStr for Percent {
         let number = text
             .trim()
             .strip_suffix('%')
-            .ok_or_else(|| format!("invalid percentage \"{text}\": the % sign is missing; {hint}"))?;
-        let value: f64 = number
-            .trim()
-            .parse()
-            .map_err(|_| format!("invalid percentage \"{text}\": {hint}"))?;
+            .ok_or_else(|| problem(format!("invalid percentage \"{text}\": the % sign is missing"), hint))?;
+        let value: f64 = number.trim().parse().map_err(|_| problem(format!("invalid percentage \"{text}\""), hint))?;
         if !(0.0..=100.0).contains(&value) {
-            return Err(format!("percentage \"{text}\" is out of range: it must be between 0% and 100%"));
+            return Err(problem(format!("percentage \"{text}\" is out of range"), "it must be between 0% and 100%"));
         }
         Ok(Self(value))
     }
@@ -141,8 +146,10 @@ impl FromStr for TimeZone {
         text.parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
             let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
             match closest(text, names) {
-                Some(name) => format!("unknown time zone \"{text}\": did you mean \"{name}\"?"),
-                None => format!("unknown time zone \"{text}\": use an IANA name like \"Asia/Tehran\" or \"UTC\""),
+                Some(name) => problem(format!("unknown time zone \"{text}\""), format!("did you mean \"{name}\"?")),
+                None => {
+                    problem(format!("unknown time zone \"{text}\""), "use an IANA name like \"Asia/Tehran\" or \"UTC\"")
+                }
             }
         })
     }
@@ -176,7 +183,7 @@ fn parse_day(text: &str) -> Result<Weekday, String> {
         .iter()
         .find(|(name, _)| lower.starts_with(name) && (lower.len() == 3 || Weekday::from_str(&lower).is_ok()))
         .map(|(_, day)| *day)
-        .ok_or_else(|| format!("unknown day \"{}\": use mon, tue, wed, thu, fri, sat or sun", text.trim()))
+        .ok_or_else(|| problem(format!("unknown day \"{}\"", text.trim()), "use mon, tue, wed, thu, fri, sat or sun"))
 }
 
 impl FromStr for Days {
@@ -203,11 +210,8 @@ impl FromStr for Days {
 
 impl fmt::Display for Days {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self
-            .0
-            .iter()
-            .filter_map(|day| DAY_NAMES.iter().find(|(_, d)| d == day).map(|(name, _)| *name))
-            .collect();
+        let names: Vec<&str> =
+            self.0.iter().filter_map(|day| DAY_NAMES.iter().find(|(_, d)| d == day).map(|(name, _)| *name)).collect();
         f.write_str(&names.join(","))
     }
 }
@@ -236,8 +240,9 @@ impl Shift {
 pub struct Shifts(pub Vec<Shift>);
 
 fn parse_time(text: &str, whole: &str) -> Result<NaiveTime, String> {
-    NaiveTime::parse_from_str(text.trim(), "%H:%M")
-        .map_err(|_| format!("invalid time \"{}\" in \"{whole}\": write hours like \"08:00-17:00\"", text.trim()))
+    NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
+        problem(format!("invalid time \"{}\" in \"{whole}\"", text.trim()), "write hours like \"08:00-17:00\"")
+    })
 }
 
 impl FromStr for Shifts {
@@ -249,13 +254,19 @@ impl FromStr for Shifts {
         }
         let mut shifts = Vec::new();
         for part in text.split(',') {
-            let (start, end) = part
-                .split_once('-')
-                .ok_or_else(|| format!("invalid hours \"{text}\": write them like \"08:00-17:00\" or \"08:00-12:00, 13:00-17:00\""))?;
+            let (start, end) = part.split_once('-').ok_or_else(|| {
+                problem(
+                    format!("invalid hours \"{text}\""),
+                    "write them like \"08:00-17:00\" or \"08:00-12:00, 13:00-17:00\"",
+                )
+            })?;
             let start = parse_time(start, text)?;
             let end = if end.trim() == "24:00" { None } else { Some(parse_time(end, text)?) };
             if end == Some(start) {
-                return Err(format!("invalid hours \"{text}\": a shift cannot start and end at the same time"));
+                return Err(problem(
+                    format!("invalid hours \"{text}\": a shift cannot start and end at the same time"),
+                    "write the whole day as \"00:00-24:00\"",
+                ));
             }
             shifts.push(Shift { start, end });
         }
@@ -291,7 +302,7 @@ impl FromStr for Date {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
             .map(Self)
-            .map_err(|_| format!("invalid date \"{text}\": write it like 2026-03-20"))
+            .map_err(|_| problem(format!("invalid date \"{text}\""), "write it like 2026-03-20"))
     }
 }
 
@@ -308,9 +319,15 @@ impl<'de> Deserialize<'de> for Date {
             toml::Value::String(text) => text.parse().map_err(D::Error::custom),
             toml::Value::Datetime(dt) => match (dt.date, dt.time) {
                 (Some(_), None) => dt.to_string().parse().map_err(D::Error::custom),
-                _ => Err(D::Error::custom(format!("invalid date {dt}: write a day without a time, like 2026-03-20"))),
+                _ => Err(D::Error::custom(problem(
+                    format!("invalid date {dt}"),
+                    "write a day without a time, like 2026-03-20",
+                ))),
             },
-            other => Err(D::Error::custom(format!("expected a date like 2026-03-20, found a {}", other.type_str()))),
+            other => Err(D::Error::custom(problem(
+                format!("expected a date, found a {}", other.type_str()),
+                "write it like 2026-03-20",
+            ))),
         }
     }
 }
@@ -351,16 +368,21 @@ impl FromStr for CronSchedule {
             5 => format!("0 {}", text.trim()),
             6 | 7 => text.trim().to_string(),
             n => {
-                return Err(format!(
-                    "invalid cron expression \"{text}\": it has {n} fields; write five (minute hour day-of-month month day-of-week), e.g. \"0 8 * * mon-fri\""
+                return Err(problem(
+                    format!("invalid cron expression \"{text}\": it has {n} fields"),
+                    "write five: minute hour day-of-month month day-of-week, e.g. \"0 8 * * mon-fri\"",
                 ));
             }
         };
         let schedule = cron::Schedule::from_str(&full).map_err(|e| {
             // The crate's message repeats the expression with a caret; its last line says why.
             let message = e.to_string();
-            let reason = message.lines().last().unwrap_or_default().trim().trim_end_matches('.');
-            format!("invalid cron expression \"{text}\": {reason}; write minute hour day-of-month month day-of-week, e.g. \"0 8 * * mon-fri\"")
+            let reason =
+                message.lines().last().unwrap_or_default().trim().replace("must be less than", "must be at most");
+            problem(
+                format!("invalid cron expression \"{text}\": {}", reason.trim_end_matches('.')),
+                "write minute hour day-of-month month day-of-week, e.g. \"0 8 * * mon-fri\"",
+            )
         })?;
         Ok(Self { text: text.trim().to_string(), schedule })
     }
@@ -375,6 +397,15 @@ string_value!(CronSchedule);
 
 /// The candidate closest to `word` when it is close enough to be a likely typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    // A candidate inside the word, or the word inside a candidate ("ticket_closed" → "closed").
+    let containing = candidates
+        .iter()
+        .filter(|c| c.len() >= 3 && word.len() >= 3 && (word.contains(**c) || c.contains(word)))
+        .max_by_key(|c| c.len());
+    if let Some(found) = containing {
+        return Some(found);
+    }
     candidates
         .into_iter()
         .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))

@@ -1,0 +1,142 @@
+//! What callers ask of the engine: open a ticket, or do something to one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::customer::CustomerInput;
+use super::event::Relation;
+use super::ticket::TicketId;
+
+/// Form values: form id → field → value.
+pub type FormValues = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+
+/// A request to open a ticket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenTicket {
+    /// Workflow id.
+    pub workflow: String,
+    /// One-line summary.
+    pub subject: String,
+    /// The customer's own words.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Who it is for.
+    pub customer: CustomerInput,
+    /// Category (one of the workflow's).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Priority; default: the workflow's default priority.
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// Intake channel.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Initial form values (forms of the start stage).
+    #[serde(default)]
+    pub forms: FormValues,
+}
+
+/// Something done to an existing ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Save values of a form (a draft may leave required fields empty; `null` clears).
+    SaveForm {
+        /// The form.
+        form: String,
+        /// Field values.
+        values: BTreeMap<String, serde_json::Value>,
+    },
+    /// Tick or untick a checklist item of the current stage.
+    Tick {
+        /// The item.
+        item: String,
+        /// Ticked or not.
+        checked: bool,
+    },
+    /// Add a public reply or an internal note.
+    Comment {
+        /// The text.
+        body: String,
+        /// Visible to the customer.
+        public: bool,
+    },
+    /// Record a step taken to resolve the request.
+    RecordStep {
+        /// What was done.
+        description: String,
+    },
+    /// Assign to a person, or unassign.
+    Assign {
+        /// The person, or none.
+        assignee: Option<String>,
+    },
+    /// Change the priority.
+    SetPriority {
+        /// The new priority.
+        priority: String,
+    },
+    /// Ask the stage's accountable role to approve.
+    RequestApproval {
+        /// Why.
+        note: Option<String>,
+    },
+    /// Approve (the stage's accountable role only).
+    Approve {
+        /// Comment.
+        note: Option<String>,
+    },
+    /// Take a transition of the current stage.
+    Transition {
+        /// Its name.
+        name: String,
+    },
+    /// Mark the request resolved.
+    Resolve {
+        /// How.
+        note: Option<String>,
+    },
+    /// Close: take the current stage's transition to a terminal stage.
+    Close,
+    /// Reopen a resolved or closed ticket.
+    Reopen {
+        /// Why.
+        reason: Option<String>,
+    },
+    /// Link to another ticket.
+    Link {
+        /// The other ticket.
+        other: TicketId,
+        /// This ticket's relation to it.
+        relation: Relation,
+    },
+    /// Merge this ticket, a duplicate, into its original.
+    Merge {
+        /// The original.
+        into: TicketId,
+    },
+}
+
+impl Command {
+    /// The snake_case name of the command.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SaveForm { .. } => "save_form",
+            Self::Tick { .. } => "tick",
+            Self::Comment { .. } => "comment",
+            Self::RecordStep { .. } => "record_step",
+            Self::Assign { .. } => "assign",
+            Self::SetPriority { .. } => "set_priority",
+            Self::RequestApproval { .. } => "request_approval",
+            Self::Approve { .. } => "approve",
+            Self::Transition { .. } => "transition",
+            Self::Resolve { .. } => "resolve",
+            Self::Close => "close",
+            Self::Reopen { .. } => "reopen",
+            Self::Link { .. } => "link",
+            Self::Merge { .. } => "merge",
+        }
+    }
+}

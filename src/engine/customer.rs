@@ -1,0 +1,119 @@
+//! Customers: who a ticket is for, so nobody asks a customer to explain twice.
+//!
+//! A customer record holds how to reach the person; their tickets are found through the store's
+//! customer index. The history summary ([`History`]) is what the engine needs to flag repeat
+//! requests and what rules see of the customer's past.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+/// A customer's id: a ULID, so ids sort by creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomerId(pub Ulid);
+
+impl std::fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::str::FromStr for CustomerId {
+    type Err = ulid::DecodeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ulid::from_string(text).map(Self)
+    }
+}
+
+/// A customer record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Id.
+    pub id: CustomerId,
+    /// Full name.
+    pub name: String,
+    /// Email address, stored lower-case; unique among customers.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Id in another system (CRM, shop); unique among customers.
+    pub external_id: Option<String>,
+    /// Very important customer: rules may treat them first.
+    #[serde(default)]
+    pub vip: bool,
+    /// When the record was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How a caller identifies a customer when opening a ticket: an existing id, or contact details
+/// that find (by email, then external id) or create the record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    /// An existing customer's id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Full name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Id in another system.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Very important customer.
+    #[serde(default)]
+    pub vip: Option<bool>,
+}
+
+/// One earlier ticket of a customer, as far as the engine needs to know it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastTicket {
+    /// The ticket.
+    pub id: crate::engine::TicketId,
+    /// Its workflow.
+    pub workflow: String,
+    /// Its category.
+    pub category: Option<String>,
+    /// When it was opened.
+    pub opened_at: DateTime<Utc>,
+    /// Its last survey CSAT, if answered.
+    pub csat: Option<u8>,
+}
+
+/// A customer's history, newest ticket first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Earlier tickets, newest first.
+    pub tickets: Vec<PastTicket>,
+}
+
+impl History {
+    /// The most recent earlier ticket in the same workflow and category opened within `window`
+    /// before `now`: the ticket a new one repeats.
+    pub fn repeat_of(
+        &self,
+        workflow: &str,
+        category: Option<&str>,
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Option<&PastTicket> {
+        let category = category?;
+        self.tickets.iter().find(|past| {
+            past.workflow == workflow && past.category.as_deref() == Some(category) && now - past.opened_at <= window
+        })
+    }
+
+    /// How many earlier tickets were themselves in the same category (a rough repeat count).
+    pub fn repeats(&self, category: Option<&str>) -> usize {
+        self.tickets.iter().filter(|past| category.is_some() && past.category.as_deref() == category).count()
+    }
+}

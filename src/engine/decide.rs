@@ -1,0 +1,529 @@
+//! The engine's entry points: `(workflow, ticket, command, now) -> events`, with no I/O.
+//!
+//! [`open`] turns an [`OpenTicket`] into the events that create a ticket; [`decide`] turns a
+//! [`Command`] on an existing ticket into the events that record it, or an [`EngineError`]
+//! saying precisely why not. Everything the engine needs from outside (the customer, their
+//! history, the other ticket of a link) comes in a [`Context`] the caller fills.
+
+use chrono::{DateTime, Utc};
+
+use super::command::{Command, OpenTicket};
+use super::customer::{Customer, CustomerId, History};
+use super::error::{EngineError, FieldProblem};
+use super::event::{Actor, ActorKind, Change, Event, Relation};
+use super::forms;
+use super::routing;
+use super::rules;
+use super::ticket::{Status, Ticket, TicketId};
+use super::transition::{self, Duty, permit};
+use super::view::ticket_view;
+use crate::workflow::Workflow;
+use crate::workflow::model::Stage;
+
+/// Longest subject, in characters.
+pub const MAX_SUBJECT: usize = 200;
+/// Longest comment, description or step, in characters.
+pub const MAX_TEXT: usize = 100_000;
+
+/// What the engine may know besides the ticket and the command.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The workflow version the ticket runs on.
+    pub workflow: &'a Workflow,
+    /// The ticket's customer.
+    pub customer: Option<&'a Customer>,
+    /// The customer's earlier tickets.
+    pub history: &'a History,
+    /// The other ticket of a link or merge.
+    pub other: Option<&'a Ticket>,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// Wraps changes into events of `ticket`, numbering revisions after `revision`.
+pub fn stamp(ticket: TicketId, revision: u64, actor: &Actor, now: DateTime<Utc>, changes: Vec<Change>) -> Vec<Event> {
+    changes
+        .into_iter()
+        .zip(revision + 1..)
+        .map(|(change, revision)| Event { ticket, revision, at: now, actor: actor.clone(), change })
+        .collect()
+}
+
+fn text_problem(problems: &mut Vec<FieldProblem>, field: &str, text: &str, max: usize, required: bool) {
+    if required && text.trim().is_empty() {
+        problems.push(FieldProblem::new(field, "must not be empty"));
+    } else if text.chars().count() > max {
+        problems.push(FieldProblem::new(field, format!("must be at most {max} characters")));
+    }
+}
+
+fn one_of(
+    problems: &mut Vec<FieldProblem>,
+    field: &str,
+    value: &str,
+    list: &[crate::workflow::model::Name],
+    what: &str,
+) {
+    if !list.iter().any(|item| item.get_ref() == value) {
+        let names: Vec<&str> = list.iter().map(|n| n.get_ref().as_str()).collect();
+        problems
+            .push(FieldProblem::new(field, format!("unknown {what} \"{value}\"; use one of: {}", names.join(", "))));
+    }
+}
+
+/// The events that open a ticket. `id` and `number` are allocated by the caller.
+pub fn open(
+    ctx: &Context<'_>,
+    id: TicketId,
+    number: String,
+    customer: CustomerId,
+    request: &OpenTicket,
+    actor: &Actor,
+) -> Result<Vec<Event>, EngineError> {
+    let workflow = ctx.workflow;
+    let definition = &workflow.definition;
+    let mut problems = Vec::new();
+    text_problem(&mut problems, "subject", &request.subject, MAX_SUBJECT, true);
+    let description = request.description.clone().unwrap_or_default();
+    text_problem(&mut problems, "description", &description, MAX_TEXT, false);
+    if let Some(category) = &request.category {
+        one_of(&mut problems, "category", category, &definition.categories, "category");
+    }
+    let priority = match &request.priority {
+        Some(priority) => {
+            one_of(&mut problems, "priority", priority, &definition.priorities, "priority");
+            priority.clone()
+        }
+        None => default_priority(workflow),
+    };
+    if let Some(channel) = &request.channel {
+        one_of(&mut problems, "channel", channel, &definition.channels, "channel");
+    }
+    let start = start_stage(workflow);
+    let Some(start_def) = definition.stages.get(start.as_str()) else {
+        return Err(EngineError::Invalid(vec![FieldProblem::new("workflow", "the workflow has no stages")]));
+    };
+    for (form_id, values) in &request.forms {
+        match definition.forms.get(form_id.as_str()) {
+            Some(form) if start_def.forms.iter().any(|f| f.get_ref() == form_id) => {
+                problems.extend(forms::check_values(form_id, form, values));
+            }
+            _ => problems.push(FieldProblem::new(
+                format!("forms.{form_id}"),
+                format!("the start stage `{start}` has no form `{form_id}`"),
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(EngineError::Invalid(problems));
+    }
+
+    let opened = Change::Opened {
+        number,
+        workflow: workflow.id().to_string(),
+        version: workflow.version.clone(),
+        stage: start,
+        priority,
+        category: request.category.clone(),
+        channel: request.channel.clone(),
+        subject: request.subject.trim().to_string(),
+        description,
+        customer,
+        queue: None,
+        role: None,
+    };
+    let mut changes = vec![opened];
+    for (form, values) in &request.forms {
+        changes.push(Change::FormSaved { form: form.clone(), values: values.clone() });
+    }
+    // Route on the ticket as it would be, forms included, so rules can read them.
+    let mut draft_events = stamp(id, 0, actor, ctx.now, changes);
+    let draft = replay(&draft_events)?;
+    let view = ticket_view(&draft, ctx.customer, ctx.history);
+    for (form_id, values) in &request.forms {
+        problems.extend(run_form_script(workflow, form_id, &view, values)?);
+    }
+    if !problems.is_empty() {
+        return Err(EngineError::Invalid(problems));
+    }
+    let route = routing::route(workflow, &draft, &view)?;
+    if let Some(Event { change: Change::Opened { queue, role, .. }, .. }) = draft_events.first_mut() {
+        *queue = route.queue;
+        *role = route.role;
+    }
+    let repeat_window = chrono::Duration::from_std(definition.repeat_window.get()).unwrap_or(chrono::Duration::MAX);
+    if let Some(earlier) = ctx.history.repeat_of(workflow.id(), request.category.as_deref(), repeat_window, ctx.now) {
+        let revision = draft_events.len() as u64;
+        draft_events.extend(stamp(
+            id,
+            revision,
+            actor,
+            ctx.now,
+            vec![Change::Linked { other: earlier.id, relation: Relation::RepeatOf }],
+        ));
+    }
+    Ok(draft_events)
+}
+
+fn replay(events: &[Event]) -> Result<Ticket, EngineError> {
+    Ticket::replay(events)
+        .ok_or_else(|| EngineError::Invalid(vec![FieldProblem::new("ticket", "could not build the ticket")]))
+}
+
+/// The workflow's start stage: as declared, else the first stage.
+pub fn start_stage(workflow: &Workflow) -> String {
+    let definition = &workflow.definition;
+    definition
+        .start
+        .as_ref()
+        .map(|s| s.get_ref().clone())
+        .or_else(|| definition.stages.keys().next().map(|k| k.get_ref().clone()))
+        .unwrap_or_default()
+}
+
+/// The priority of a ticket nobody prioritised.
+pub fn default_priority(workflow: &Workflow) -> String {
+    let definition = &workflow.definition;
+    if let Some(priority) = &definition.default_priority {
+        return priority.get_ref().clone();
+    }
+    let listed = |name: &str| definition.priorities.iter().any(|p| p.get_ref() == name);
+    if listed("normal") {
+        return "normal".to_string();
+    }
+    definition.priorities.first().map(|p| p.get_ref().clone()).unwrap_or_default()
+}
+
+fn run_form_script(
+    workflow: &Workflow,
+    form_id: &str,
+    view: &rhai::Dynamic,
+    values: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<FieldProblem>, EngineError> {
+    let Some(form) = workflow.definition.forms.get(form_id) else { return Ok(Vec::new()) };
+    let Some(reference) = &form.validate else { return Ok(Vec::new()) };
+    let Some(script) = workflow.scripts.get(reference.get_ref()) else { return Ok(Vec::new()) };
+    rules::validate_form(script, form_id, view, &rules::form_value(values))
+}
+
+/// The events that record `command` on `ticket`, or why it is refused. An empty list means the
+/// command changes nothing (ticking an item already ticked).
+pub fn decide(
+    ctx: &Context<'_>,
+    ticket: &Ticket,
+    command: &Command,
+    actor: &Actor,
+) -> Result<Vec<Change>, EngineError> {
+    let workflow = ctx.workflow;
+    let definition = &workflow.definition;
+    let stage = definition.stages.get(ticket.stage.as_str()).ok_or_else(|| {
+        EngineError::NotFound(format!("stage `{}` is not in workflow version {}", ticket.stage, workflow.version))
+    })?;
+    if ticket.status.is_finished() && !matches!(command, Command::Reopen { .. } | Command::Link { .. }) {
+        return Err(EngineError::Finished(format!(
+            "ticket {} is {}; reopen it first",
+            ticket.number,
+            ticket.status.as_str()
+        )));
+    }
+    match command {
+        Command::SaveForm { form, values } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            save_form(ctx, ticket, stage, form, values)
+        }
+        Command::Tick { item, checked } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            let known = stage.checklist.iter().chain(&stage.optional_checklist).any(|i| i.get_ref() == item);
+            if !known {
+                let items: Vec<&str> =
+                    stage.checklist.iter().chain(&stage.optional_checklist).map(|i| i.get_ref().as_str()).collect();
+                return Err(EngineError::Invalid(vec![FieldProblem::new(
+                    "item",
+                    format!(
+                        "stage `{}` has no checklist item \"{item}\"; its items: {}",
+                        ticket.stage,
+                        items.join(", ")
+                    ),
+                )]));
+            }
+            let ticked = ticket.checklist.get(&ticket.stage).is_some_and(|t| t.contains(item));
+            if ticked == *checked {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Change::ChecklistTicked { stage: ticket.stage.clone(), item: item.clone(), checked: *checked }])
+        }
+        Command::Comment { body, public } => {
+            permit(definition, ticket, actor, Duty::Comment)?;
+            let mut problems = Vec::new();
+            text_problem(&mut problems, "body", body, MAX_TEXT, true);
+            if actor.kind == ActorKind::Customer && !public {
+                problems.push(FieldProblem::new("public", "customers cannot write internal notes"));
+            }
+            invalid_if_any(problems)?;
+            Ok(vec![Change::Commented { body: body.clone(), public: *public }])
+        }
+        Command::RecordStep { description } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            let mut problems = Vec::new();
+            text_problem(&mut problems, "description", description, MAX_TEXT, true);
+            invalid_if_any(problems)?;
+            Ok(vec![Change::StepRecorded { description: description.clone() }])
+        }
+        Command::Assign { assignee } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            if let Some(person) = assignee
+                && transition::roles_of(definition, person).is_empty()
+            {
+                return Err(EngineError::Invalid(vec![FieldProblem::new(
+                    "assignee",
+                    format!("{person} has no role in workflow `{}`", workflow.id()),
+                )]));
+            }
+            if ticket.assignee.as_deref().map(str::to_ascii_lowercase)
+                == assignee.as_deref().map(str::to_ascii_lowercase)
+            {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Change::Assigned { assignee: assignee.clone(), queue: None }])
+        }
+        Command::SetPriority { priority } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            let mut problems = Vec::new();
+            one_of(&mut problems, "priority", priority, &definition.priorities, "priority");
+            invalid_if_any(problems)?;
+            if &ticket.priority == priority {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Change::PriorityChanged { priority: priority.clone() }])
+        }
+        Command::RequestApproval { note } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            no_accountable(ticket, stage)?;
+            if approved(ticket) {
+                return Err(EngineError::Refused(vec![FieldProblem::new(
+                    "approval",
+                    "this stage is already approved",
+                )]));
+            }
+            Ok(vec![Change::ApprovalRequested { stage: ticket.stage.clone(), note: note.clone() }])
+        }
+        Command::Approve { note } => {
+            no_accountable(ticket, stage)?;
+            permit(definition, ticket, actor, Duty::Approve)?;
+            if approved(ticket) {
+                return Err(EngineError::Refused(vec![FieldProblem::new(
+                    "approval",
+                    "this stage is already approved",
+                )]));
+            }
+            Ok(vec![Change::Approved { stage: ticket.stage.clone(), note: note.clone() }])
+        }
+        Command::Transition { name } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            take(ctx, ticket, stage, name)
+        }
+        Command::Resolve { note } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            if ticket.status == Status::Resolved {
+                return Err(EngineError::Refused(vec![FieldProblem::new("status", "the ticket is already resolved")]));
+            }
+            Ok(vec![Change::Resolved { note: note.clone() }])
+        }
+        Command::Close => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            let closing: Vec<&str> = stage
+                .transitions
+                .iter()
+                .filter(|t| definition.stages.get(t.to.get_ref().as_str()).is_some_and(|s| s.terminal))
+                .map(|t| t.name.get_ref().as_str())
+                .collect();
+            let name = match closing.as_slice() {
+                [] => {
+                    return Err(EngineError::Refused(vec![FieldProblem::new(
+                        "stage",
+                        format!("no transition of stage `{}` closes the ticket; move it on first", ticket.stage),
+                    )]));
+                }
+                [only] => *only,
+                several if several.contains(&"close") => "close",
+                several => {
+                    return Err(EngineError::Refused(vec![FieldProblem::new(
+                        "stage",
+                        format!(
+                            "stage `{}` can be closed several ways ({}); take one by name",
+                            ticket.stage,
+                            several.join(", ")
+                        ),
+                    )]));
+                }
+            };
+            take(ctx, ticket, stage, name)
+        }
+        Command::Reopen { reason } => reopen(ctx, ticket, actor, reason),
+        Command::Link { other, relation } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            let other_ticket = other_ticket(ctx, ticket, *other)?;
+            if ticket.links.iter().any(|l| l.ticket == other_ticket.id && l.relation == *relation) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Change::Linked { other: other_ticket.id, relation: *relation }])
+        }
+        Command::Merge { into } => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            let original = other_ticket(ctx, ticket, *into)?;
+            if original.status.is_finished() {
+                return Err(EngineError::Refused(vec![FieldProblem::new(
+                    "into",
+                    format!("ticket {} is {}: merge into an open ticket", original.number, original.status.as_str()),
+                )]));
+            }
+            if original.customer != ticket.customer {
+                return Err(EngineError::Refused(vec![FieldProblem::new(
+                    "into",
+                    format!("ticket {} belongs to another customer", original.number),
+                )]));
+            }
+            Ok(vec![Change::Merged { into: original.id }])
+        }
+    }
+}
+
+fn invalid_if_any(problems: Vec<FieldProblem>) -> Result<(), EngineError> {
+    if problems.is_empty() { Ok(()) } else { Err(EngineError::Invalid(problems)) }
+}
+
+fn approved(ticket: &Ticket) -> bool {
+    ticket.approvals.get(&ticket.stage).is_some_and(|a| a.approved_by.is_some())
+}
+
+fn no_accountable(ticket: &Ticket, stage: &Stage) -> Result<(), EngineError> {
+    if stage.raci.accountable.is_none() {
+        return Err(EngineError::Refused(vec![FieldProblem::new(
+            "approval",
+            format!("stage `{}` has no accountable role to approve", ticket.stage),
+        )]));
+    }
+    Ok(())
+}
+
+fn other_ticket<'a>(ctx: &Context<'a>, ticket: &Ticket, other: TicketId) -> Result<&'a Ticket, EngineError> {
+    let found = ctx
+        .other
+        .filter(|o| o.id == other)
+        .ok_or_else(|| EngineError::NotFound(format!("ticket {other} not found")))?;
+    if found.id == ticket.id {
+        return Err(EngineError::Invalid(vec![FieldProblem::new("other", "a ticket cannot be linked to itself")]));
+    }
+    Ok(found)
+}
+
+fn save_form(
+    ctx: &Context<'_>,
+    ticket: &Ticket,
+    stage: &Stage,
+    form_id: &str,
+    values: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<Change>, EngineError> {
+    let workflow = ctx.workflow;
+    let definition = &workflow.definition;
+    let Some(form) = definition.forms.get(form_id) else {
+        let known: Vec<&str> = definition.forms.keys().map(|k| k.get_ref().as_str()).collect();
+        return Err(EngineError::NotFound(format!(
+            "workflow `{}` has no form `{form_id}`; forms: {}",
+            workflow.id(),
+            known.join(", ")
+        )));
+    };
+    // A form of the current stage, or of a stage already passed (amending earlier answers).
+    let usable = stage.forms.iter().any(|f| f.get_ref() == form_id)
+        || ticket.visited.iter().any(|visited| {
+            definition.stages.get(visited.as_str()).is_some_and(|s| s.forms.iter().any(|f| f.get_ref() == form_id))
+        });
+    if !usable {
+        return Err(EngineError::Refused(vec![FieldProblem::new(
+            format!("forms.{form_id}"),
+            format!("form `{form_id}` belongs to a stage the ticket has not reached (it is in `{}`)", ticket.stage),
+        )]));
+    }
+    if values.is_empty() {
+        return Err(EngineError::Invalid(vec![FieldProblem::new("values", "no values to save")]));
+    }
+    let mut problems = forms::check_values(form_id, form, values);
+    if problems.is_empty() && form.validate.is_some() {
+        let mut merged = ticket.forms.get(form_id).cloned().unwrap_or_default();
+        for (field, value) in values {
+            if value.is_null() {
+                merged.remove(field);
+            } else {
+                merged.insert(field.clone(), value.clone());
+            }
+        }
+        let view = ticket_view(ticket, ctx.customer, ctx.history);
+        problems.extend(run_form_script(workflow, form_id, &view, &merged)?);
+    }
+    invalid_if_any(problems)?;
+    let current = ticket.forms.get(form_id);
+    let changed: std::collections::BTreeMap<String, serde_json::Value> = values
+        .iter()
+        .filter(|(field, value)| {
+            current.and_then(|c| c.get(*field)) != Some(*value)
+                && !(value.is_null() && current.and_then(|c| c.get(*field)).is_none())
+        })
+        .map(|(field, value)| (field.clone(), value.clone()))
+        .collect();
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Change::FormSaved { form: form_id.to_string(), values: changed }])
+}
+
+fn take(ctx: &Context<'_>, ticket: &Ticket, stage: &Stage, name: &str) -> Result<Vec<Change>, EngineError> {
+    let workflow = ctx.workflow;
+    let transition = transition::find(&ticket.stage, stage, name)?;
+    let view = ticket_view(ticket, ctx.customer, ctx.history);
+    let refusals = transition::check_guards(workflow, ticket, stage, transition, &view)?;
+    if !refusals.is_empty() {
+        return Err(EngineError::Refused(refusals));
+    }
+    let to = transition.to.get_ref().clone();
+    let terminal = workflow.definition.stages.get(to.as_str()).is_some_and(|s| s.terminal);
+    let mut changes = vec![Change::StageChanged { from: ticket.stage.clone(), to, transition: name.to_string() }];
+    if terminal {
+        changes.push(Change::Closed);
+    }
+    Ok(changes)
+}
+
+fn reopen(
+    ctx: &Context<'_>,
+    ticket: &Ticket,
+    actor: &Actor,
+    reason: &Option<String>,
+) -> Result<Vec<Change>, EngineError> {
+    let definition = &ctx.workflow.definition;
+    match ticket.status {
+        Status::Open => Err(EngineError::Refused(vec![FieldProblem::new("status", "the ticket is open already")])),
+        Status::Merged => {
+            Err(EngineError::Finished(format!("ticket {} was merged into another; work on that one", ticket.number)))
+        }
+        Status::Resolved => {
+            permit(definition, ticket, actor, Duty::Work)?;
+            Ok(vec![Change::Reopened { reason: reason.clone() }])
+        }
+        Status::Closed => {
+            // Back to where it was before closing, bound by that stage's RACI.
+            let back = ticket
+                .previous_stage
+                .clone()
+                .filter(|s| definition.stages.get(s.as_str()).is_some_and(|stage| !stage.terminal))
+                .unwrap_or_else(|| start_stage(ctx.workflow));
+            let mut there = ticket.clone();
+            there.stage.clone_from(&back);
+            permit(definition, &there, actor, Duty::Work)?;
+            Ok(vec![
+                Change::StageChanged { from: ticket.stage.clone(), to: back, transition: "reopen".to_string() },
+                Change::Reopened { reason: reason.clone() },
+            ])
+        }
+    }
+}

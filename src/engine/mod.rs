@@ -1,0 +1,35 @@
+//! The pure core: `(workflow, ticket, command, now) -> events`.
+//!
+//! No I/O happens here: no sled, no HTTP, no mail, no system clock. Callers pass in what the
+//! engine needs (see [`Context`]) and carry out what it decides. That is what makes replay,
+//! `simulate` and millisecond-fast tests possible.
+//!
+//! - [`command`]: what callers ask for;
+//! - [`event`]: what happened (the ticket's log);
+//! - [`ticket`]: state as the fold of events;
+//! - [`customer`]: customers and their history (repeat requests);
+//! - [`decide`]: commands to events;
+//! - [`transition`]: guards and RACI permissions;
+//! - [`forms`]: form values against their definition;
+//! - [`routing`]: queue and role of a new ticket;
+//! - [`rules`]: the sandboxed Rhai host; [`view`]: what scripts see;
+//! - [`error`]: why a command is refused.
+
+pub mod command;
+pub mod customer;
+pub mod decide;
+pub mod error;
+pub mod event;
+pub mod forms;
+pub mod routing;
+pub mod rules;
+pub mod ticket;
+pub mod transition;
+pub mod view;
+
+pub use command::{Command, OpenTicket};
+pub use customer::{Customer, CustomerId, CustomerInput, History};
+pub use decide::{Context, decide, open, stamp};
+pub use error::{EngineError, FieldProblem};
+pub use event::{Actor, ActorKind, Change, Event, Relation};
+pub use ticket::{Status, Ticket, TicketId};

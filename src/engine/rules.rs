@@ -1,0 +1,227 @@
+//! The Rhai host: runs a workflow's scripts, sandboxed, and reads their answers.
+//!
+//! Scripts are guests. They get a read-only copy of the ticket (`ticket`) and return a decision;
+//! they cannot touch files, the network or the store. One hardened [`rhai::Engine`] is shared by
+//! every evaluation (scripts were compiled at load); each evaluation gets a fresh scope. Limits
+//! on operations, call depth, and string/array/map sizes stop a looping or greedy script with an
+//! error naming the script and line, so a bad rule fails its command and never hangs a worker.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use rhai::{Dynamic, EvalAltResult, Scope};
+use serde::Serialize;
+
+use super::error::{EngineError, FieldProblem};
+use crate::workflow::script::CompiledScript;
+
+/// Most operations one evaluation may run: a loop that never ends stops here within
+/// milliseconds.
+pub const MAX_OPERATIONS: u64 = 500_000;
+/// Deepest function-call nesting.
+pub const MAX_CALL_LEVELS: usize = 32;
+/// Longest string a script may build, in bytes.
+pub const MAX_STRING_SIZE: usize = 64 * 1024;
+/// Most items of an array or map a script may build.
+pub const MAX_COLLECTION_SIZE: usize = 10_000;
+
+static ENGINE: LazyLock<rhai::Engine> = LazyLock::new(|| {
+    let mut engine = rhai::Engine::new();
+    engine.set_max_operations(MAX_OPERATIONS);
+    engine.set_max_call_levels(MAX_CALL_LEVELS);
+    engine.set_max_expr_depths(64, 32);
+    engine.set_max_string_size(MAX_STRING_SIZE);
+    engine.set_max_array_size(MAX_COLLECTION_SIZE);
+    engine.set_max_map_size(MAX_COLLECTION_SIZE);
+    engine.set_max_variables(1_000);
+    engine.disable_symbol("eval");
+    engine.on_print(|text| tracing::info!(target: "afterdesk::rules", "{text}"));
+    engine.on_debug(|text, _, position| tracing::debug!(target: "afterdesk::rules", %position, "{text}"));
+    engine
+});
+
+/// The name of a script for messages: its path, or `inline script`.
+pub fn script_name(script: &CompiledScript) -> String {
+    script.path.as_ref().map_or_else(|| "inline script".to_string(), |p| p.display().to_string())
+}
+
+/// Converts a view of the ticket (any serializable value) into what scripts see as `ticket`.
+pub fn to_script_value(view: &impl Serialize) -> Dynamic {
+    rhai::serde::to_dynamic(view).unwrap_or(Dynamic::UNIT)
+}
+
+/// Runs `script` with the given variables, and returns what it returned.
+fn run(script: &CompiledScript, variables: &[(&str, Dynamic)]) -> Result<Dynamic, EngineError> {
+    let mut scope = Scope::new();
+    for (name, value) in variables {
+        scope.push_constant_dynamic(*name, value.clone());
+    }
+    ENGINE.eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast).map_err(|error| script_error(script, &error))
+}
+
+fn script_error(script: &CompiledScript, error: &EvalAltResult) -> EngineError {
+    let position = error.position();
+    let place = match position.line() {
+        Some(line) => format!(" (line {line})"),
+        None => String::new(),
+    };
+    let message = match error {
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            format!("stopped after {MAX_OPERATIONS} operations{place}: does it loop forever?")
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} too large{place}: scripts are limited in memory"),
+        EvalAltResult::ErrorStackOverflow(_) => format!("calls nested too deeply{place}"),
+        other => {
+            let text = other.to_string();
+            let text = text.split(" (line ").next().unwrap_or(&text).to_string();
+            format!("{text}{place}")
+        }
+    };
+    EngineError::Script { script: script_name(script), message }
+}
+
+/// A transition condition: `Ok(None)` allows, `Ok(Some(reason))` refuses.
+pub fn condition(script: &CompiledScript, ticket: &Dynamic) -> Result<Option<String>, EngineError> {
+    let result = run(script, &[("ticket", ticket.clone())])?;
+    if let Some(allowed) = result.clone().try_cast::<bool>() {
+        return Ok((!allowed).then(|| format!("the rule {} does not allow it", script_name(script))));
+    }
+    if result.is_string() {
+        return Ok(Some(result.to_string()));
+    }
+    Err(EngineError::Script {
+        script: script_name(script),
+        message: format!("returned {} ({}); a condition returns true, false or a reason", result, result.type_name()),
+    })
+}
+
+/// A form validation: the problems it found, field by field.
+pub fn validate_form(
+    script: &CompiledScript,
+    form_id: &str,
+    ticket: &Dynamic,
+    values: &Dynamic,
+) -> Result<Vec<FieldProblem>, EngineError> {
+    let result = run(script, &[("ticket", ticket.clone()), ("form", values.clone())])?;
+    if result.is_unit() {
+        return Ok(Vec::new());
+    }
+    let Some(map) = result.clone().try_cast::<rhai::Map>() else {
+        return Err(EngineError::Script {
+            script: script_name(script),
+            message: format!(
+                "returned {} ({}); a form validation returns a map of field to message",
+                result,
+                result.type_name()
+            ),
+        });
+    };
+    Ok(map
+        .into_iter()
+        .map(|(field, message)| FieldProblem::new(format!("forms.{form_id}.{field}"), message.to_string()))
+        .collect())
+}
+
+/// What a routing script decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteDecision {
+    /// Queue.
+    pub queue: Option<String>,
+    /// Role.
+    pub role: Option<String>,
+    /// Assignment strategy.
+    pub assign: Option<String>,
+}
+
+/// A routing rule: `Ok(None)` passes to the next rule.
+pub fn route(script: &CompiledScript, ticket: &Dynamic) -> Result<Option<RouteDecision>, EngineError> {
+    let result = run(script, &[("ticket", ticket.clone())])?;
+    if result.is_unit() {
+        return Ok(None);
+    }
+    let Some(map) = result.clone().try_cast::<rhai::Map>() else {
+        return Err(EngineError::Script {
+            script: script_name(script),
+            message: format!(
+                "returned {} ({}); a routing rule returns #{{ queue, role, assign }} or ()",
+                result,
+                result.type_name()
+            ),
+        });
+    };
+    let text = |key: &str| map.get(key).filter(|v| !v.is_unit()).map(ToString::to_string);
+    let unknown: Vec<String> =
+        map.keys().map(ToString::to_string).filter(|k| !["queue", "role", "assign"].contains(&k.as_str())).collect();
+    if !unknown.is_empty() {
+        return Err(EngineError::Script {
+            script: script_name(script),
+            message: format!(
+                "returned unknown keys {}; a routing decision has queue, role and assign",
+                unknown.join(", ")
+            ),
+        });
+    }
+    Ok(Some(RouteDecision { queue: text("queue"), role: text("role"), assign: text("assign") }))
+}
+
+/// Form values as scripts see them (`form.serial`).
+pub fn form_value(values: &BTreeMap<String, serde_json::Value>) -> Dynamic {
+    to_script_value(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn script(source: &str) -> CompiledScript {
+        let ast = rhai::Engine::new().compile(source).expect("compiles");
+        CompiledScript { path: None, source: Arc::from(source), ast: Arc::new(ast) }
+    }
+
+    fn ticket() -> Dynamic {
+        to_script_value(&serde_json::json!({ "priority": "high", "forms": { "f": { "cost": 10 } } }))
+    }
+
+    #[test]
+    fn conditions_allow_refuse_or_explain() {
+        assert_eq!(condition(&script("ticket.priority == \"high\""), &ticket()), Ok(None));
+        assert!(matches!(condition(&script("false"), &ticket()), Ok(Some(_))));
+        assert_eq!(condition(&script("\"too expensive\""), &ticket()), Ok(Some("too expensive".into())));
+        assert!(matches!(condition(&script("42"), &ticket()), Err(EngineError::Script { .. })));
+    }
+
+    #[test]
+    fn a_script_that_loops_forever_is_stopped() {
+        let Err(EngineError::Script { message, .. }) = condition(&script("let x = 0;\nloop { x += 1; }"), &ticket())
+        else {
+            panic!("the loop must fail");
+        };
+        assert!(message.contains("operations") && message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn a_script_that_grows_a_string_without_end_is_stopped() {
+        let greedy = "let s = \"xxxxxxxxxxxxxxxx\";\nwhile true { s += s; }";
+        let Err(EngineError::Script { message, .. }) = condition(&script(greedy), &ticket()) else {
+            panic!("the greedy script must fail");
+        };
+        assert!(message.contains("too large"), "{message}");
+    }
+
+    #[test]
+    fn scripts_cannot_change_the_ticket() {
+        let result = condition(&script("ticket.priority = \"low\"; true"), &ticket());
+        assert!(matches!(result, Err(EngineError::Script { .. })), "{result:?}");
+    }
+
+    #[test]
+    fn routing_reads_the_decision() {
+        let decision = route(&script("#{ queue: \"vip\", role: \"technician\" }"), &ticket()).expect("runs");
+        assert_eq!(
+            decision,
+            Some(RouteDecision { queue: Some("vip".into()), role: Some("technician".into()), assign: None })
+        );
+        assert_eq!(route(&script("()"), &ticket()).expect("runs"), None);
+    }
+}

@@ -1,0 +1,86 @@
+//! What rule scripts see of a ticket: the `ticket` variable.
+//!
+//! A plain, read-only copy: fields, form values, ticked items of the current stage, and a
+//! summary of the customer's history, so rules can say "third repeat request → high priority"
+//! without reaching into the store.
+
+use std::collections::BTreeMap;
+
+use rhai::Dynamic;
+use serde::Serialize;
+
+use super::customer::{Customer, History};
+use super::rules::to_script_value;
+use super::ticket::Ticket;
+
+/// The `ticket` variable of a script.
+#[derive(Debug, Serialize)]
+struct TicketView<'a> {
+    id: String,
+    number: &'a str,
+    workflow: &'a str,
+    stage: &'a str,
+    status: &'a str,
+    priority: &'a str,
+    category: Option<&'a str>,
+    channel: Option<&'a str>,
+    subject: &'a str,
+    description: &'a str,
+    queue: Option<&'a str>,
+    assignee: Option<&'a str>,
+    forms: &'a BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    checklist: BTreeMap<&'a str, bool>,
+    approved: bool,
+    reopened: u32,
+    customer: CustomerView<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct CustomerView<'a> {
+    id: String,
+    name: &'a str,
+    email: Option<&'a str>,
+    phone: Option<&'a str>,
+    vip: bool,
+    tickets: usize,
+    repeats: usize,
+    last_csat: Option<u8>,
+}
+
+/// Builds the `ticket` variable.
+pub fn ticket_view(ticket: &Ticket, customer: Option<&Customer>, history: &History) -> Dynamic {
+    let checklist = ticket
+        .checklist
+        .get(&ticket.stage)
+        .map(|items| items.iter().map(|item| (item.as_str(), true)).collect())
+        .unwrap_or_default();
+    let view = TicketView {
+        id: ticket.id.to_string(),
+        number: &ticket.number,
+        workflow: &ticket.workflow,
+        stage: &ticket.stage,
+        status: ticket.status.as_str(),
+        priority: &ticket.priority,
+        category: ticket.category.as_deref(),
+        channel: ticket.channel.as_deref(),
+        subject: &ticket.subject,
+        description: &ticket.description,
+        queue: ticket.queue.as_deref(),
+        assignee: ticket.assignee.as_deref(),
+        forms: &ticket.forms,
+        checklist,
+        approved: ticket.approvals.get(&ticket.stage).is_some_and(|a| a.approved_by.is_some()),
+        reopened: ticket.reopened,
+        customer: CustomerView {
+            id: ticket.customer.to_string(),
+            name: customer.map_or("", |c| c.name.as_str()),
+            email: customer.and_then(|c| c.email.as_deref()),
+            phone: customer.and_then(|c| c.phone.as_deref()),
+            vip: customer.is_some_and(|c| c.vip),
+            tickets: history.tickets.len(),
+            repeats: history.repeats(ticket.category.as_deref()),
+            last_csat: history.tickets.iter().find_map(|t| t.csat),
+        },
+    };
+    to_script_value(&view)
+}

@@ -1,0 +1,141 @@
+//! Writing: everything a group of commands changed, in one sled transaction and one flush.
+//!
+//! Events, ticket snapshots, their index entries, customers, ticket numbers and counters of a
+//! whole batch are written atomically: after a crash either all of a batch is there or none of
+//! it. The caller acknowledges commands only after [`Store::commit`] returns, which is after the
+//! flush, so nothing acknowledged is ever lost.
+
+use std::collections::BTreeSet;
+
+use sled::Transactional;
+use sled::transaction::TransactionError;
+
+use super::{Store, StoreError, encode, indexes, keys};
+use crate::engine::{Customer, CustomerId, Event, Ticket, TicketId};
+
+/// A ticket as it was in the store before the batch, and as it is after.
+#[derive(Debug, Clone)]
+pub struct TicketWrite {
+    /// As stored before the batch (`None` for a new ticket).
+    pub before: Option<Ticket>,
+    /// As it must be stored.
+    pub after: Ticket,
+}
+
+/// Everything a batch of commands changed.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// New events.
+    pub events: Vec<Event>,
+    /// Changed tickets.
+    pub tickets: Vec<TicketWrite>,
+    /// New or changed customers.
+    pub customers: Vec<Customer>,
+    /// Lookup keys of customers (email, external id).
+    pub customer_keys: Vec<(Vec<u8>, CustomerId)>,
+    /// Human numbers of new tickets.
+    pub numbers: Vec<(String, TicketId)>,
+    /// Ticket-number counters: workflow → last number.
+    pub sequences: Vec<(String, u64)>,
+    /// Idempotency keys used: key (see [`keys::idempotency`]) → ticket and request digest.
+    pub idempotency: Vec<(Vec<u8>, TicketId, Vec<u8>)>,
+}
+
+impl Batch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.tickets.is_empty() && self.customers.is_empty()
+    }
+}
+
+/// Which tree a write goes to (positions in the transaction's tree list).
+#[derive(Clone, Copy)]
+enum Tree {
+    Events = 0,
+    Tickets = 1,
+    Numbers = 2,
+    Customers = 3,
+    CustomerKeys = 4,
+    Index = 5,
+    Meta = 6,
+    Idempotency = 7,
+}
+
+type Write = (Tree, Vec<u8>, Option<Vec<u8>>);
+
+fn writes(batch: &Batch) -> Result<Vec<Write>, StoreError> {
+    let mut out: Vec<Write> = Vec::new();
+    for event in &batch.events {
+        out.push((Tree::Events, keys::event(event.ticket, event.revision).to_vec(), Some(encode(event)?)));
+    }
+    for write in &batch.tickets {
+        let after = &write.after;
+        out.push((Tree::Tickets, keys::ticket(after.id).to_vec(), Some(encode(after)?)));
+        let old: BTreeSet<Vec<u8>> = write
+            .before
+            .iter()
+            .flat_map(|t| indexes::entries(t).into_iter().map(|(name, value)| keys::index(name, &value, t.id)))
+            .collect();
+        let new: BTreeSet<Vec<u8>> =
+            indexes::entries(after).into_iter().map(|(name, value)| keys::index(name, &value, after.id)).collect();
+        out.extend(old.difference(&new).map(|key| (Tree::Index, key.clone(), None)));
+        out.extend(new.difference(&old).map(|key| (Tree::Index, key.clone(), Some(Vec::new()))));
+    }
+    for customer in &batch.customers {
+        out.push((Tree::Customers, keys::customer(customer.id).to_vec(), Some(encode(customer)?)));
+    }
+    for (key, id) in &batch.customer_keys {
+        out.push((Tree::CustomerKeys, key.clone(), Some(keys::customer(*id).to_vec())));
+    }
+    for (number, id) in &batch.numbers {
+        out.push((Tree::Numbers, number.as_bytes().to_vec(), Some(keys::ticket(*id).to_vec())));
+    }
+    for (key, id, digest) in &batch.idempotency {
+        let mut value = keys::ticket(*id).to_vec();
+        value.extend_from_slice(digest);
+        out.push((Tree::Idempotency, key.clone(), Some(value)));
+    }
+    for (workflow, last) in &batch.sequences {
+        out.push((Tree::Meta, keys::sequence(workflow), Some(last.to_be_bytes().to_vec())));
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Writes `batch` atomically and flushes it to disk.
+    pub fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let writes = writes(batch)?;
+        let trees = [
+            &self.events,
+            &self.tickets,
+            &self.numbers,
+            &self.customers,
+            &self.customer_keys,
+            &self.index,
+            &self.meta,
+            &self.idempotency,
+        ];
+        trees
+            .transaction(|views| {
+                for (tree, key, value) in &writes {
+                    let view = &views[*tree as usize];
+                    match value {
+                        Some(value) => view.insert(key.as_slice(), value.as_slice())?,
+                        None => view.remove(key.as_slice())?,
+                    };
+                }
+                Ok(())
+            })
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => StoreError::Sled(e),
+                TransactionError::Abort(()) => {
+                    StoreError::Corrupt { what: "transaction".into(), reason: "aborted".into() }
+                }
+            })?;
+        self.db.flush()?;
+        Ok(())
+    }
+}

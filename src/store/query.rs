@@ -1,0 +1,255 @@
+//! Reading: tickets, their events, customers and their history, and filtered listing.
+//!
+//! Listing walks one secondary index (the most selective filter given) in ticket-id order and
+//! resumes after a cursor, so a page costs the same with ten tickets or ten million; filters
+//! without an index of their own are checked on the tickets that index yields.
+
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+use ulid::Ulid;
+
+use super::{Store, StoreError, decode, keys};
+use crate::engine::customer::PastTicket;
+use crate::engine::{Customer, CustomerId, Event, History, Status, Ticket, TicketId};
+
+/// Filters of a ticket list; all given must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListFilter {
+    /// Workflow id.
+    pub workflow: Option<String>,
+    /// Stage id (with `workflow`, or any workflow's stage of that id).
+    pub stage: Option<String>,
+    /// Status.
+    pub status: Option<Status>,
+    /// Assignee.
+    pub assignee: Option<String>,
+    /// Only tickets nobody is assigned to.
+    pub unassigned: bool,
+    /// Customer.
+    pub customer: Option<CustomerId>,
+    /// Category.
+    pub category: Option<String>,
+    /// Priority.
+    pub priority: Option<String>,
+    /// Queue.
+    pub queue: Option<String>,
+    /// Opened at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Opened before.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Newest first.
+    pub newest_first: bool,
+}
+
+impl ListFilter {
+    fn matches(&self, ticket: &Ticket) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.workflow, &ticket.workflow)
+            && eq(&self.stage, &ticket.stage)
+            && self.status.is_none_or(|s| s == ticket.status)
+            && self
+                .assignee
+                .as_deref()
+                .is_none_or(|a| ticket.assignee.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(a)))
+            && (!self.unassigned || ticket.assignee.is_none())
+            && self.customer.is_none_or(|c| c == ticket.customer)
+            && self.category.as_deref().is_none_or(|c| ticket.category.as_deref() == Some(c))
+            && eq(&self.priority, &ticket.priority)
+            && self.queue.as_deref().is_none_or(|q| ticket.queue.as_deref() == Some(q))
+    }
+
+    /// The index to walk: the filter most likely to be selective.
+    fn index(&self) -> Option<(&'static str, String)> {
+        if let Some(assignee) = &self.assignee {
+            return Some(("assignee", assignee.to_lowercase()));
+        }
+        if let Some(customer) = self.customer {
+            return Some(("customer", customer.to_string()));
+        }
+        if let (Some(workflow), Some(stage)) = (&self.workflow, &self.stage) {
+            return Some(("stage", format!("{workflow}/{stage}")));
+        }
+        if self.unassigned {
+            return Some(("unassigned", "yes".to_string()));
+        }
+        if let Some(queue) = &self.queue {
+            return Some(("queue", queue.clone()));
+        }
+        if let Some(category) = &self.category {
+            return Some(("category", category.clone()));
+        }
+        if let Some(status) = self.status {
+            return Some(("status", status.as_str().to_string()));
+        }
+        if let Some(priority) = &self.priority {
+            return Some(("priority", priority.clone()));
+        }
+        self.workflow.as_ref().map(|w| ("workflow", w.clone()))
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The tickets.
+    pub tickets: Vec<Ticket>,
+    /// Cursor of the next page, if there is one.
+    pub next: Option<TicketId>,
+}
+
+impl Store {
+    /// A ticket's snapshot.
+    pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+        self.tickets.get(keys::ticket(id))?.map(|bytes| decode(&bytes, "ticket")).transpose()
+    }
+
+    /// Finds a ticket by id (`01J...`) or human number (`AS-1042`, any case).
+    pub fn resolve(&self, text: &str) -> Result<Option<TicketId>, StoreError> {
+        if let Ok(ulid) = Ulid::from_string(text)
+            && self.tickets.contains_key(keys::ticket(TicketId(ulid)))?
+        {
+            return Ok(Some(TicketId(ulid)));
+        }
+        Ok(self
+            .numbers
+            .get(text.trim().to_uppercase().as_bytes())?
+            .and_then(|bytes| keys::ulid_from(&bytes))
+            .map(TicketId))
+    }
+
+    /// A ticket's whole log, oldest first.
+    pub fn events(&self, id: TicketId) -> Result<Vec<Event>, StoreError> {
+        self.events.scan_prefix(keys::ticket(id)).values().map(|bytes| decode(&bytes?, "event")).collect()
+    }
+
+    /// A customer.
+    pub fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
+        self.customers.get(keys::customer(id))?.map(|bytes| decode(&bytes, "customer")).transpose()
+    }
+
+    /// The customer a lookup key (email or external id, see [`keys`]) points to.
+    pub fn customer_by_key(&self, key: &[u8]) -> Result<Option<CustomerId>, StoreError> {
+        Ok(self.customer_keys.get(key)?.and_then(|bytes| keys::ulid_from(&bytes)).map(CustomerId))
+    }
+
+    /// Ids of a customer's tickets, oldest first.
+    pub fn customer_tickets(&self, customer: CustomerId) -> Result<Vec<TicketId>, StoreError> {
+        self.index
+            .scan_prefix(keys::index_prefix("customer", &customer.to_string()))
+            .keys()
+            .map(|key| {
+                let key = key?;
+                keys::ulid_from(&key[key.len().saturating_sub(16)..])
+                    .map(TicketId)
+                    .ok_or_else(|| StoreError::Corrupt { what: "customer index".into(), reason: "short key".into() })
+            })
+            .collect()
+    }
+
+    /// A customer's history, newest ticket first.
+    pub fn history(&self, customer: CustomerId) -> Result<History, StoreError> {
+        let mut tickets = Vec::new();
+        for id in self.customer_tickets(customer)?.into_iter().rev() {
+            if let Some(ticket) = self.ticket(id)? {
+                tickets.push(PastTicket {
+                    id,
+                    workflow: ticket.workflow,
+                    category: ticket.category,
+                    opened_at: ticket.created_at,
+                    csat: None,
+                });
+            }
+        }
+        Ok(History { tickets })
+    }
+
+    /// Customers whose name, email, phone or external id contains `query` (any case).
+    pub fn search_customers(&self, query: &str, limit: usize) -> Result<Vec<Customer>, StoreError> {
+        let needle = query.trim().to_lowercase();
+        let mut found = Vec::new();
+        for bytes in self.customers.iter().values() {
+            let customer: Customer = decode(&bytes?, "customer")?;
+            let hay =
+                [Some(&customer.name), customer.email.as_ref(), customer.phone.as_ref(), customer.external_id.as_ref()];
+            if hay.iter().flatten().any(|text| text.to_lowercase().contains(&needle)) {
+                found.push(customer);
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// One page of tickets matching `filter`, after the ticket `after` (exclusive).
+    pub fn list(&self, filter: &ListFilter, after: Option<TicketId>, limit: usize) -> Result<Page, StoreError> {
+        let (prefix, tree, by_index) = match filter.index() {
+            Some((name, value)) => (keys::index_prefix(name, &value), &self.index, true),
+            None => (Vec::new(), &self.tickets, false),
+        };
+        let with_id = |ulid: Ulid| {
+            let mut key = prefix.clone();
+            key.extend_from_slice(&keys::ulid_bytes(ulid));
+            key
+        };
+        // The id range: the created-time bounds, then the cursor.
+        let low = filter.created_from.map(|t| Ulid::from_parts(t.timestamp_millis().max(0) as u64, 0));
+        let high = filter.created_to.map(|t| Ulid::from_parts(t.timestamp_millis().max(0) as u64, 0));
+        let mut start = low.map_or(Bound::Included(prefix.clone()), |l| Bound::Included(with_id(l)));
+        let mut end = high.map_or_else(|| prefix_end(&prefix), |h| Bound::Excluded(with_id(h)));
+        if let Some(cursor) = after {
+            if filter.newest_first {
+                end = Bound::Excluded(with_id(cursor.0));
+            } else {
+                start = Bound::Excluded(with_id(cursor.0));
+            }
+        }
+        let range = tree.range::<Vec<u8>, _>((start, end));
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if filter.newest_first { Box::new(range.rev()) } else { Box::new(range) };
+        let mut tickets = Vec::with_capacity(limit.min(1_000));
+        let mut next = None;
+        for item in iter {
+            let (key, value) = item?;
+            let ticket: Ticket = if !by_index {
+                decode(&value, "ticket")?
+            } else {
+                let Some(id) = keys::ulid_from(&key[key.len().saturating_sub(16)..]) else { continue };
+                let Some(ticket) = self.ticket(TicketId(id))? else { continue };
+                ticket
+            };
+            if !filter.matches(&ticket) {
+                continue;
+            }
+            if tickets.len() == limit {
+                next = tickets.last().map(|t: &Ticket| t.id);
+                break;
+            }
+            tickets.push(ticket);
+        }
+        Ok(Page { tickets, next })
+    }
+
+    /// Every ticket id, oldest first.
+    pub fn ticket_ids(&self) -> impl Iterator<Item = Result<TicketId, StoreError>> + '_ {
+        self.tickets.iter().keys().map(|key| {
+            let key = key?;
+            keys::ulid_from(&key)
+                .map(TicketId)
+                .ok_or_else(|| StoreError::Corrupt { what: "ticket key".into(), reason: "not 16 bytes".into() })
+        })
+    }
+}
+
+/// The first key after every key starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
+}
