@@ -24,3 +24,4 @@ pub mod engine;
 pub mod registry;
 pub mod store;
 pub mod workflow;
+pub mod writer;

@@ -14,10 +14,12 @@ pub fn mermaid(workflow: &WorkflowFile) -> String {
     let ids = diagram_ids(workflow);
     let id = |name: &str| ids.get(name).cloned().unwrap_or_else(|| sanitize_id(name));
     let mut out = String::new();
-    let _ = writeln!(out, "---\ntitle: {}\n---", label(&workflow.name));
+    // YAML front matter: a double-quoted string takes any text once `\` and `"` are escaped.
+    let title = workflow.name.replace('\\', "\\\\").replace('"', "\\\"").replace(['\n', '\r'], " ");
+    let _ = writeln!(out, "---\ntitle: \"{title}\"\n---");
     out.push_str("stateDiagram-v2\n");
     for (name, stage) in &workflow.stages {
-        let title = stage.name.as_deref().unwrap_or(name.get_ref());
+        let title = stage.name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(name.get_ref());
         let _ = writeln!(out, "    state \"{}\" as {}", label(title), id(name.get_ref()));
     }
     if let Some((first, _)) = workflow.stages.first() {
@@ -104,21 +106,26 @@ fn diagram_ids(workflow: &WorkflowFile) -> HashMap<String, String> {
 
 fn sanitize_id(name: &str) -> String {
     let id: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-    // Mermaid reserves a few words as ids.
-    if matches!(id.as_str(), "end" | "state" | "note" | "direction") { format!("{id}_") } else { id }
+    // Mermaid reserves a few words as ids (in any case).
+    const RESERVED: [&str; 10] =
+        ["end", "state", "note", "direction", "class", "classdef", "click", "style", "default", "statediagram"];
+    if RESERVED.contains(&id.to_ascii_lowercase().as_str()) { format!("{id}_") } else { id }
 }
 
-/// Text safe inside a Mermaid label: no characters that end a statement or a string.
+/// Text safe inside a Mermaid label: characters that would end a statement or start markup
+/// are written as Mermaid entity codes (`#58;` is `:`), so they still show as typed.
 fn label(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            ':' | ';' | '#' | '\n' | '\r' | '{' | '}' => ' ',
-            other => other,
-        })
-        .collect::<String>()
-        .trim()
-        .to_string()
+    let mut out = String::with_capacity(text.len());
+    for c in text.trim().chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            ':' | ';' | '#' | '"' | '<' | '>' | '&' | '{' | '}' => {
+                let _ = write!(out, "#{};", u32::from(c));
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -127,8 +134,9 @@ mod tests {
 
     #[test]
     fn labels_and_ids_are_made_safe() {
-        assert_eq!(label("Wait: \"customer\"; #1"), "Wait  'customer'   1");
+        assert_eq!(label("Wait: \"customer\"; #1 <b>"), "Wait#58; #34;customer#34;#59; #35;1 #60;b#62;");
         assert_eq!(sanitize_id("on-site"), "on_site");
         assert_eq!(sanitize_id("end"), "end_");
+        assert_eq!(sanitize_id("class"), "class_");
     }
 }

@@ -365,7 +365,18 @@ impl FromStr for CronSchedule {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let fields = text.split_whitespace().count();
         let full = match fields {
-            5 => format!("0 {}", text.trim()),
+            5 => {
+                let mut parts: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+                if let Some(days) = parts.last_mut() {
+                    *days = classic_weekdays(days).map_err(|e| {
+                        problem(
+                            format!("invalid cron expression \"{text}\": {e}"),
+                            "days of the week are 0-6 (Sunday is 0 or 7) or sun, mon, ... sat",
+                        )
+                    })?;
+                }
+                format!("0 {}", parts.join(" "))
+            }
             6 | 7 => text.trim().to_string(),
             n => {
                 return Err(problem(
@@ -386,6 +397,39 @@ impl FromStr for CronSchedule {
         })?;
         Ok(Self { text: text.trim().to_string(), schedule })
     }
+}
+
+/// Classic cron numbers days of the week 0-6 from Sunday (7 is Sunday too); the `cron` crate
+/// numbers them 1-7 from Sunday. Names mean the same in both, so numbers become names.
+fn classic_weekdays(field: &str) -> Result<String, String> {
+    const NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    let mut out = String::new();
+    let mut digits = String::new();
+    let mut after_slash = false;
+    let flush = |digits: &mut String, out: &mut String, after_slash: bool| -> Result<(), String> {
+        if digits.is_empty() {
+            return Ok(());
+        }
+        if after_slash {
+            out.push_str(digits);
+        } else {
+            let n: usize = digits.parse().map_err(|_| format!("\"{digits}\" is not a day of the week"))?;
+            out.push_str(NAMES.get(n).ok_or_else(|| format!("day of the week {n} is out of range (0-7)"))?);
+        }
+        digits.clear();
+        Ok(())
+    };
+    for c in field.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out, after_slash)?;
+            after_slash = c == '/';
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out, after_slash)?;
+    Ok(out)
 }
 
 impl fmt::Display for CronSchedule {
@@ -465,6 +509,15 @@ mod tests {
         assert!("0 8 * * mon-fri".parse::<CronSchedule>().is_ok());
         assert!("0 0 8 * * Mon-Fri".parse::<CronSchedule>().is_ok());
         assert!("every morning".parse::<CronSchedule>().is_err());
+        // Classic numbering: 1-5 is Monday to Friday, 0 and 7 are Sunday.
+        let weekdays: CronSchedule = "0 8 * * 1-5".parse().expect("valid");
+        let sunday: CronSchedule = "0 8 * * 0".parse().expect("valid");
+        assert!("0 8 * * 8".parse::<CronSchedule>().is_err());
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z").expect("valid").to_utc(); // a Sunday
+        let next = weekdays.schedule().after(&start).next().expect("a next run");
+        assert_eq!(chrono::Datelike::weekday(&next), Weekday::Mon);
+        let next = sunday.schedule().after(&start).next().expect("a next run");
+        assert_eq!(chrono::Datelike::weekday(&next), Weekday::Sun);
         assert!("61 8 * * *".parse::<CronSchedule>().is_err());
     }
 

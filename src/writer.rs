@@ -1,0 +1,648 @@
+//! The single writer: every change goes through it.
+//!
+//! One thread drains a queue of requests. For each, it loads what the engine needs, asks the
+//! pure engine for the events, and folds them into the ticket; then it writes the whole group
+//! in one sled transaction, flushes once, and only then answers every caller. While it flushes,
+//! new requests queue up and form the next group, so durability costs one flush per group
+//! rather than one per command (group commit). Being the only writer also makes per-ticket
+//! ordering, revision checks, ticket numbers and idempotency keys race-free.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use ulid::Ulid;
+
+use crate::clock::Clock;
+use crate::engine::customer::PastTicket;
+use crate::engine::{
+    Actor, Change, Command, Context, Customer, CustomerId, CustomerInput, EngineError, Event, FieldProblem, History,
+    OpenTicket, Relation, Ticket, TicketId, forms, stamp,
+};
+use crate::registry::{Registry, RegistryError};
+use crate::store::commit::TicketWrite;
+use crate::store::{Batch, Store, StoreError, keys};
+use crate::workflow::load::ticket_prefix;
+
+/// Most requests written in one group.
+pub const MAX_GROUP: usize = 2_048;
+/// Requests that may wait in the queue before callers wait to enqueue.
+pub const QUEUE: usize = 8_192;
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The engine refused the command.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The store failed; nothing of the group was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored workflow version could not be rebuilt.
+    #[error("workflow version cannot be loaded: {0}")]
+    Workflow(String),
+    /// The writer has stopped (the server is shutting down).
+    #[error("the server is shutting down")]
+    Stopped,
+}
+
+impl From<RegistryError> for WriteError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::Store(e) => Self::Store(e),
+            RegistryError::Invalid(problems) => {
+                Self::Workflow(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            }
+        }
+    }
+}
+
+/// A ticket after a write, and the events the write added.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The ticket as it is now.
+    pub ticket: Ticket,
+    /// The events added (empty when nothing changed, or when an idempotent retry returned
+    /// the ticket an earlier request opened).
+    pub events: Vec<Event>,
+    /// Whether this answer repeats an earlier request with the same idempotency key.
+    pub replayed: bool,
+}
+
+/// A request to open a ticket.
+#[derive(Debug, Clone)]
+pub struct OpenRequest {
+    /// What to open.
+    pub ticket: OpenTicket,
+    /// Who asks.
+    pub actor: Actor,
+    /// A key the caller reuses when retrying, so a retry returns the first ticket.
+    pub idempotency_key: Option<String>,
+}
+
+/// A command on an existing ticket.
+#[derive(Debug, Clone)]
+pub struct CommandRequest {
+    /// The ticket, by id or number.
+    pub ticket: String,
+    /// What to do.
+    pub command: Command,
+    /// Who asks.
+    pub actor: Actor,
+    /// Refuse unless the ticket is at this revision.
+    pub expected_revision: Option<u64>,
+}
+
+enum Job {
+    Open(Box<OpenRequest>, oneshot::Sender<Result<Outcome, WriteError>>),
+    Command(CommandRequest, oneshot::Sender<Result<Outcome, WriteError>>),
+    Customer(CustomerInput, oneshot::Sender<Result<(Customer, bool), WriteError>>),
+}
+
+// Replies live for one group only; their size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Reply {
+    Ticket(oneshot::Sender<Result<Outcome, WriteError>>, Result<Outcome, WriteError>),
+    Customer(oneshot::Sender<Result<(Customer, bool), WriteError>>, Result<(Customer, bool), WriteError>),
+}
+
+impl Reply {
+    fn fail_if_ok(self, error: &str) -> Self {
+        match self {
+            Self::Ticket(tx, Ok(_)) => Self::Ticket(tx, Err(WriteError::Workflow(error.to_string()))),
+            Self::Customer(tx, Ok(_)) => Self::Customer(tx, Err(WriteError::Workflow(error.to_string()))),
+            other => other,
+        }
+    }
+
+    fn send(self) {
+        // A caller that gave up waiting is no reason to fail the others.
+        match self {
+            Self::Ticket(tx, result) => drop(tx.send(result)),
+            Self::Customer(tx, result) => drop(tx.send(result)),
+        }
+    }
+}
+
+/// A handle to the writer; cheap to clone. The writer stops when every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Open(..) => "Open",
+            Self::Command(..) => "Command",
+            Self::Customer(..) => "Customer",
+        })
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread.
+    pub fn start(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> (Self, JoinHandle<()>) {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let state = State::new(registry, clock);
+        let handle = std::thread::Builder::new()
+            .name("afterdesk-writer".into())
+            .spawn(move || state.run(jobs))
+            .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
+        (Self { queue }, handle)
+    }
+
+    /// A handle to no writer: every request answers [`WriteError::Stopped`]. Dropping the real
+    /// handles (for example by replacing them with this) lets the writer thread finish.
+    pub fn closed() -> Self {
+        let (queue, _) = mpsc::channel(1);
+        Self { queue }
+    }
+
+    /// Opens a ticket; returns once it is durable.
+    pub async fn open(&self, request: OpenRequest) -> Result<Outcome, WriteError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.send(Job::Open(Box::new(request), tx)).await.map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Runs a command on a ticket; returns once its events are durable.
+    pub async fn command(&self, request: CommandRequest) -> Result<Outcome, WriteError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.send(Job::Command(request, tx)).await.map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Creates a customer, or updates the one with the same email or external id; returns it
+    /// and whether it was created.
+    pub async fn save_customer(&self, input: CustomerInput) -> Result<(Customer, bool), WriteError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.send(Job::Customer(input, tx)).await.map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
+}
+
+/// What the writer thread keeps between groups.
+struct State {
+    registry: Arc<Registry>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    ids: ulid::Generator,
+    sequences: HashMap<String, u64>,
+}
+
+/// What one group has changed so far, not yet written.
+#[derive(Default)]
+struct Group {
+    tickets: HashMap<TicketId, TicketWrite>,
+    order: Vec<TicketId>,
+    events: Vec<Event>,
+    customers: HashMap<CustomerId, Customer>,
+    customer_keys: HashMap<Vec<u8>, CustomerId>,
+    numbers: HashMap<String, TicketId>,
+    sequences: HashMap<String, u64>,
+    idempotency: HashMap<Vec<u8>, (TicketId, Vec<u8>)>,
+}
+
+impl Group {
+    fn into_batch(self) -> Batch {
+        let mut tickets = self.tickets;
+        Batch {
+            events: self.events,
+            tickets: self.order.iter().filter_map(|id| tickets.remove(id)).collect(),
+            customers: self.customers.into_values().collect(),
+            customer_keys: self.customer_keys.into_iter().collect(),
+            numbers: self.numbers.into_iter().collect(),
+            sequences: self.sequences.into_iter().collect(),
+            idempotency: self.idempotency.into_iter().map(|(key, (id, digest))| (key, id, digest)).collect(),
+        }
+    }
+}
+
+/// A change set of one request, applied to the group only when the request succeeds.
+#[derive(Default)]
+struct Pending {
+    tickets: Vec<Ticket>,
+    events: Vec<Event>,
+    customer: Option<(Customer, Vec<Vec<u8>>)>,
+    number: Option<(String, TicketId, String, u64)>,
+    idempotency: Option<(Vec<u8>, TicketId, Vec<u8>)>,
+}
+
+impl State {
+    fn new(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Self {
+        let store = registry.store().clone();
+        Self { registry, store, clock, ids: ulid::Generator::new(), sequences: HashMap::new() }
+    }
+
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut group_jobs = vec![first];
+            while group_jobs.len() < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(job) => group_jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.write_group(group_jobs);
+        }
+    }
+
+    fn write_group(&mut self, jobs: Vec<Job>) {
+        let mut group = Group::default();
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            replies.push(match job {
+                Job::Open(request, tx) => Reply::Ticket(tx, self.open(&mut group, &request)),
+                Job::Command(request, tx) => Reply::Ticket(tx, self.command(&mut group, &request)),
+                Job::Customer(input, tx) => Reply::Customer(tx, self.customer(&mut group, &input)),
+            });
+        }
+        let batch = group.into_batch();
+        if let Err(error) = self.store.commit(&batch) {
+            tracing::error!(%error, "writing a group of {} commands failed; none was acknowledged", replies.len());
+            // Counters advanced in memory for this group; read them again from the store.
+            self.sequences.clear();
+            let message = format!("the change could not be saved: {error}");
+            replies = replies.into_iter().map(|reply| reply.fail_if_ok(&message)).collect();
+        }
+        for reply in replies {
+            reply.send();
+        }
+    }
+
+    /// The ticket as the group sees it: changed in this group, or as stored.
+    fn load(&self, group: &Group, id: TicketId) -> Result<Option<Ticket>, WriteError> {
+        if let Some(write) = group.tickets.get(&id) {
+            return Ok(Some(write.after.clone()));
+        }
+        Ok(self.store.ticket(id)?)
+    }
+
+    fn resolve(&self, group: &Group, text: &str) -> Result<TicketId, WriteError> {
+        if let Some(id) = group.numbers.get(&text.trim().to_uppercase()) {
+            return Ok(*id);
+        }
+        if let Ok(ulid) = Ulid::from_string(text)
+            && group.tickets.contains_key(&TicketId(ulid))
+        {
+            return Ok(TicketId(ulid));
+        }
+        self.store.resolve(text)?.ok_or_else(|| EngineError::NotFound(format!("ticket {text} not found")).into())
+    }
+
+    fn load_customer(&self, group: &Group, id: CustomerId) -> Result<Option<Customer>, WriteError> {
+        if let Some(customer) = group.customers.get(&id) {
+            return Ok(Some(customer.clone()));
+        }
+        Ok(self.store.customer(id)?)
+    }
+
+    fn customer_by_key(&self, group: &Group, key: &[u8]) -> Result<Option<CustomerId>, WriteError> {
+        if let Some(id) = group.customer_keys.get(key) {
+            return Ok(Some(*id));
+        }
+        Ok(self.store.customer_by_key(key)?)
+    }
+
+    /// The customer's history as the group sees it, newest first.
+    fn history(&self, group: &Group, customer: CustomerId, except: Option<TicketId>) -> Result<History, WriteError> {
+        let mut history = self.store.history(customer)?;
+        for id in group.order.iter().rev() {
+            let Some(write) = group.tickets.get(id) else { continue };
+            let ticket = &write.after;
+            if ticket.customer == customer && write.before.is_none() {
+                history.tickets.insert(
+                    0,
+                    PastTicket {
+                        id: ticket.id,
+                        workflow: ticket.workflow.clone(),
+                        category: ticket.category.clone(),
+                        opened_at: ticket.created_at,
+                        csat: None,
+                    },
+                );
+            }
+        }
+        history.tickets.retain(|t| Some(t.id) != except);
+        Ok(history)
+    }
+
+    fn apply(&self, group: &mut Group, pending: Pending) -> Result<(), WriteError> {
+        for ticket in pending.tickets {
+            let id = ticket.id;
+            match group.tickets.get_mut(&id) {
+                Some(write) => write.after = ticket,
+                None => {
+                    let before = self.store.ticket(id)?;
+                    group.order.push(id);
+                    group.tickets.insert(id, TicketWrite { before, after: ticket });
+                }
+            }
+        }
+        group.events.extend(pending.events);
+        if let Some((customer, keys)) = pending.customer {
+            for key in keys {
+                group.customer_keys.insert(key, customer.id);
+            }
+            group.customers.insert(customer.id, customer);
+        }
+        if let Some((number, id, workflow, sequence)) = pending.number {
+            group.numbers.insert(number, id);
+            group.sequences.insert(workflow, sequence);
+        }
+        if let Some((key, id, digest)) = pending.idempotency {
+            group.idempotency.insert(key, (id, digest));
+        }
+        Ok(())
+    }
+
+    /// Finds or creates the customer of a request (by id, email, then external id), filling in
+    /// details the record lacks. Returns the customer and the lookup keys to (re)write.
+    fn find_or_create_customer(
+        &self,
+        group: &Group,
+        input: &CustomerInput,
+        update: bool,
+    ) -> Result<(Customer, Vec<Vec<u8>>, bool), WriteError> {
+        let now = self.clock.now();
+        let mut problems = validate_customer(input);
+        if !problems.is_empty() {
+            for problem in &mut problems {
+                problem.field = format!("customer.{}", problem.field);
+            }
+            return Err(EngineError::Invalid(problems).into());
+        }
+        let email = input.email.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
+        let external = input.external_id.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let existing = if let Some(id) = &input.id {
+            let id: CustomerId = id
+                .parse()
+                .map_err(|_| EngineError::Invalid(vec![FieldProblem::new("customer.id", "is not a customer id")]))?;
+            Some(
+                self.load_customer(group, id)?
+                    .ok_or_else(|| EngineError::NotFound(format!("customer {id} not found")))?,
+            )
+        } else {
+            let by_email = match &email {
+                Some(email) => self.customer_by_key(group, &keys::customer_email(email))?,
+                None => None,
+            };
+            let by_external = match (by_email, external) {
+                (None, Some(external)) => self.customer_by_key(group, &keys::customer_external(external))?,
+                _ => None,
+            };
+            match by_email.or(by_external) {
+                Some(id) => self.load_customer(group, id)?,
+                None => None,
+            }
+        };
+        let created = existing.is_none();
+        let mut customer = existing.unwrap_or_else(|| Customer {
+            id: CustomerId(Ulid::from_datetime(now.into())),
+            name: String::new(),
+            email: None,
+            phone: None,
+            external_id: None,
+            vip: false,
+            created_at: now,
+            updated_at: now,
+        });
+        let before = customer.clone();
+        let set = |field: &mut Option<String>, value: Option<&str>| {
+            if let Some(value) = value.map(str::trim).filter(|v| !v.is_empty())
+                && (update || field.is_none())
+            {
+                *field = Some(value.to_string());
+            }
+        };
+        if let Some(name) = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty())
+            && (update || customer.name.is_empty())
+        {
+            customer.name = name.to_string();
+        }
+        set(&mut customer.email, email.as_deref());
+        set(&mut customer.phone, input.phone.as_deref());
+        set(&mut customer.external_id, external);
+        if let Some(vip) = input.vip
+            && (update || created)
+        {
+            customer.vip = vip;
+        }
+        if customer.name.is_empty() {
+            customer.name =
+                customer.email.as_deref().and_then(|e| e.split('@').next()).unwrap_or("customer").to_string();
+        }
+        let mut lookup = Vec::new();
+        if created || customer != before {
+            customer.updated_at = now;
+            if let Some(email) = &customer.email {
+                let key = keys::customer_email(email);
+                if let Some(other) = self.customer_by_key(group, &key)?
+                    && other != customer.id
+                {
+                    return Err(EngineError::Invalid(vec![FieldProblem::new(
+                        "customer.email",
+                        "another customer has this email address",
+                    )])
+                    .into());
+                }
+                lookup.push(key);
+            }
+            if let Some(external) = &customer.external_id {
+                let key = keys::customer_external(external);
+                if let Some(other) = self.customer_by_key(group, &key)?
+                    && other != customer.id
+                {
+                    return Err(EngineError::Invalid(vec![FieldProblem::new(
+                        "customer.external_id",
+                        "another customer has this external id",
+                    )])
+                    .into());
+                }
+                lookup.push(key);
+            }
+        }
+        let changed = created || customer != before;
+        Ok((customer, if changed { lookup } else { Vec::new() }, created))
+    }
+
+    fn customer(&mut self, group: &mut Group, input: &CustomerInput) -> Result<(Customer, bool), WriteError> {
+        let (customer, keys, created) = self.find_or_create_customer(group, input, true)?;
+        let pending = Pending { customer: Some((customer.clone(), keys)), ..Pending::default() };
+        self.apply(group, pending)?;
+        Ok((customer, created))
+    }
+
+    fn open(&mut self, group: &mut Group, request: &OpenRequest) -> Result<Outcome, WriteError> {
+        let now = self.clock.now();
+        let idempotency = match &request.idempotency_key {
+            Some(key) => {
+                let digest = Sha256::digest(serde_json::to_vec(&request.ticket).unwrap_or_default()).to_vec();
+                let store_key = keys::idempotency(&request.actor.id, key);
+                let earlier = match group.idempotency.get(&store_key) {
+                    Some(found) => Some(found.clone()),
+                    None => self.store.idempotent(&store_key)?,
+                };
+                if let Some((id, earlier_digest)) = earlier {
+                    if earlier_digest != digest {
+                        return Err(EngineError::Invalid(vec![FieldProblem::new(
+                            "Idempotency-Key",
+                            "this key was already used for a different request",
+                        )])
+                        .into());
+                    }
+                    let ticket =
+                        self.load(group, id)?.ok_or_else(|| EngineError::NotFound(format!("ticket {id} not found")))?;
+                    return Ok(Outcome { ticket, events: Vec::new(), replayed: true });
+                }
+                Some((store_key, digest))
+            }
+            None => None,
+        };
+        let workflow = self.registry.current(&request.ticket.workflow).ok_or_else(|| {
+            let known: Vec<String> = self.registry.all_current().iter().map(|w| w.id().to_string()).collect();
+            EngineError::Invalid(vec![FieldProblem::new(
+                "workflow",
+                format!("unknown workflow \"{}\"; workflows: {}", request.ticket.workflow, known.join(", ")),
+            )])
+        })?;
+        let (customer, customer_keys, _) = self.find_or_create_customer(group, &request.ticket.customer, false)?;
+        let history = self.history(group, customer.id, None)?;
+        let sequence = match group.sequences.get(workflow.id()) {
+            Some(last) => *last,
+            None => match self.sequences.get(workflow.id()) {
+                Some(last) => *last,
+                None => self.store.sequence(workflow.id())?,
+            },
+        } + 1;
+        let number = format!("{}-{sequence}", ticket_prefix(&workflow));
+        let id =
+            TicketId(self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into())));
+        let ctx = Context { workflow: &workflow, customer: Some(&customer), history: &history, other: None, now };
+        let events = crate::engine::open(&ctx, id, number.clone(), customer.id, &request.ticket, &request.actor)?;
+        let ticket = Ticket::replay(&events)
+            .ok_or_else(|| EngineError::Invalid(vec![FieldProblem::new("ticket", "empty log")]))?;
+        let mut pending = Pending {
+            tickets: vec![ticket.clone()],
+            events: events.clone(),
+            customer: Some((customer, customer_keys)),
+            number: Some((number, id, workflow.id().to_string(), sequence)),
+            idempotency: idempotency.map(|(key, digest)| (key, id, digest)),
+        };
+        // A repeat request links both ways.
+        for event in &events {
+            if let Change::Linked { other, relation } = &event.change
+                && let Some(mut earlier) = self.load(group, *other)?
+            {
+                let back = stamp(
+                    earlier.id,
+                    earlier.revision,
+                    &Actor::system("repeat-detection"),
+                    now,
+                    vec![Change::Linked { other: id, relation: relation.inverse() }],
+                );
+                for event in &back {
+                    earlier.apply(event);
+                }
+                pending.events.extend(back);
+                pending.tickets.push(earlier);
+            }
+        }
+        self.apply(group, pending)?;
+        self.sequences.insert(workflow.id().to_string(), sequence);
+        Ok(Outcome { ticket, events, replayed: false })
+    }
+
+    fn command(&mut self, group: &mut Group, request: &CommandRequest) -> Result<Outcome, WriteError> {
+        let now = self.clock.now();
+        let id = self.resolve(group, &request.ticket)?;
+        let mut ticket = self
+            .load(group, id)?
+            .ok_or_else(|| EngineError::NotFound(format!("ticket {} not found", request.ticket)))?;
+        if let Some(expected) = request.expected_revision
+            && expected != ticket.revision
+        {
+            return Err(EngineError::Conflict { expected, actual: ticket.revision }.into());
+        }
+        let workflow = self.registry.version(&ticket.workflow, &ticket.version)?.ok_or_else(|| {
+            WriteError::Workflow(format!("version {} of workflow {} is not stored", ticket.version, ticket.workflow))
+        })?;
+        let customer = self.load_customer(group, ticket.customer)?;
+        // Scripts are the only readers of the history; spare the lookups when there are none.
+        let history = if workflow.scripts.is_empty() {
+            History::default()
+        } else {
+            self.history(group, ticket.customer, Some(id))?
+        };
+        let other_id = match &request.command {
+            Command::Link { other, .. } => Some(*other),
+            Command::Merge { into } => Some(*into),
+            _ => None,
+        };
+        let other = match other_id {
+            Some(other) => self.load(group, other)?,
+            None => None,
+        };
+        let ctx =
+            Context { workflow: &workflow, customer: customer.as_ref(), history: &history, other: other.as_ref(), now };
+        let changes = crate::engine::decide(&ctx, &ticket, &request.command, &request.actor)?;
+        let events = stamp(ticket.id, ticket.revision, &request.actor, now, changes);
+        for event in &events {
+            ticket.apply(event);
+        }
+        let mut pending = Pending { tickets: vec![ticket.clone()], events: events.clone(), ..Pending::default() };
+        // Links and merges are recorded on both tickets.
+        if let Some(mut other) = other {
+            let back: Vec<Change> = events
+                .iter()
+                .filter_map(|event| match &event.change {
+                    Change::Linked { relation, .. } => Some(Change::Linked { other: id, relation: relation.inverse() }),
+                    Change::Merged { .. } => Some(Change::Linked { other: id, relation: Relation::Duplicate }),
+                    _ => None,
+                })
+                .filter(|change| match change {
+                    Change::Linked { other: linked, relation } => {
+                        !other.links.iter().any(|l| l.ticket == *linked && l.relation == *relation)
+                    }
+                    _ => true,
+                })
+                .collect();
+            if !back.is_empty() {
+                let back = stamp(other.id, other.revision, &request.actor, now, back);
+                for event in &back {
+                    other.apply(event);
+                }
+                pending.events.extend(back);
+                pending.tickets.push(other);
+            }
+        }
+        self.apply(group, pending)?;
+        Ok(Outcome { ticket, events, replayed: false })
+    }
+}
+
+/// Problems with customer details (field names without the `customer.` prefix).
+fn validate_customer(input: &CustomerInput) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if input.id.is_none() && !given(&input.email) && !given(&input.external_id) && !given(&input.phone) {
+        problems.push(FieldProblem::new("email", "give the customer's email (or id, external_id or phone)"));
+    }
+    if let Some(email) = input.email.as_deref().map(str::trim).filter(|e| !e.is_empty())
+        && !forms::is_email(email)
+    {
+        problems.push(FieldProblem::new("email", format!("\"{email}\" is not an email address")));
+    }
+    if let Some(phone) = input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty())
+        && !forms::is_phone(phone)
+    {
+        problems.push(FieldProblem::new("phone", format!("\"{phone}\" is not a phone number")));
+    }
+    if input.name.as_deref().is_some_and(|n| n.chars().count() > 200) {
+        problems.push(FieldProblem::new("name", "must be at most 200 characters"));
+    }
+    problems
+}
