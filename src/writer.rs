@@ -2,10 +2,12 @@
 //!
 //! One thread drains a queue of requests. For each, it loads what the engine needs, asks the
 //! pure engine for the events, and folds them into the ticket; then it writes the whole group
-//! in one sled transaction, flushes once, and only then answers every caller. While it flushes,
-//! new requests queue up and form the next group, so durability costs one flush per group
-//! rather than one per command (group commit). Being the only writer also makes per-ticket
-//! ordering, revision checks, ticket numbers and idempotency keys race-free.
+//! in one sled transaction and hands the answers to a second thread, the flusher. The flusher
+//! flushes once for every group that has piled up and only then answers their callers. While
+//! it flushes, the writer already builds the next group: durability costs one flush per group
+//! or more, not one per command (group commit), and both cores stay busy. Being the only
+//! writer also makes per-ticket ordering, revision checks, ticket numbers and idempotency keys
+//! race-free.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -143,13 +145,26 @@ impl std::fmt::Debug for Job {
 }
 
 impl Writer {
-    /// Starts the writer thread.
+    /// Starts the writer and flusher threads. The handle finishes when both have stopped,
+    /// after every accepted request was answered.
     pub fn start(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> (Self, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        let state = State::new(registry, clock);
+        let (flush_tx, flush_rx) = std::sync::mpsc::channel::<Vec<Reply>>();
+        let store = registry.store().clone();
+        let state = State::new(registry, clock, flush_tx);
         let handle = std::thread::Builder::new()
             .name("afterdesk-writer".into())
-            .spawn(move || state.run(jobs))
+            .spawn(move || {
+                let flusher = std::thread::Builder::new()
+                    .name("afterdesk-flusher".into())
+                    .spawn(move || flush_loop(&store, &flush_rx))
+                    .unwrap_or_else(|e| panic!("cannot start the flusher thread: {e}"));
+                state.run(jobs);
+                // The writer dropped its sender: the flusher answers what is left, then ends.
+                if flusher.join().is_err() {
+                    tracing::error!("the flusher thread panicked");
+                }
+            })
             .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
         (Self { queue }, handle)
     }
@@ -184,6 +199,24 @@ impl Writer {
     }
 }
 
+/// Flushes once for all the groups written since the last flush, then answers their callers.
+fn flush_loop(store: &Store, groups: &std::sync::mpsc::Receiver<Vec<Reply>>) {
+    while let Ok(first) = groups.recv() {
+        let mut replies = first;
+        while let Ok(more) = groups.try_recv() {
+            replies.extend(more);
+        }
+        if let Err(error) = store.flush() {
+            tracing::error!(%error, "flushing {} commands to disk failed; none was acknowledged", replies.len());
+            let message = format!("the change could not be saved: {error}");
+            replies = replies.into_iter().map(|reply| reply.fail_if_ok(&message)).collect();
+        }
+        for reply in replies {
+            reply.send();
+        }
+    }
+}
+
 /// What the writer thread keeps between groups.
 struct State {
     registry: Arc<Registry>,
@@ -191,6 +224,7 @@ struct State {
     clock: Arc<dyn Clock>,
     ids: ulid::Generator,
     sequences: HashMap<String, u64>,
+    flusher: std::sync::mpsc::Sender<Vec<Reply>>,
 }
 
 /// What one group has changed so far, not yet written.
@@ -232,9 +266,9 @@ struct Pending {
 }
 
 impl State {
-    fn new(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Self {
+    fn new(registry: Arc<Registry>, clock: Arc<dyn Clock>, flusher: std::sync::mpsc::Sender<Vec<Reply>>) -> Self {
         let store = registry.store().clone();
-        Self { registry, store, clock, ids: ulid::Generator::new(), sequences: HashMap::new() }
+        Self { registry, store, clock, ids: ulid::Generator::new(), sequences: HashMap::new(), flusher }
     }
 
     fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
@@ -261,15 +295,17 @@ impl State {
             });
         }
         let batch = group.into_batch();
-        if let Err(error) = self.store.commit(&batch) {
+        if let Err(error) = self.store.write(&batch) {
             tracing::error!(%error, "writing a group of {} commands failed; none was acknowledged", replies.len());
             // Counters advanced in memory for this group; read them again from the store.
             self.sequences.clear();
             let message = format!("the change could not be saved: {error}");
             replies = replies.into_iter().map(|reply| reply.fail_if_ok(&message)).collect();
         }
-        for reply in replies {
-            reply.send();
+        if let Err(unsent) = self.flusher.send(replies) {
+            // The flusher is gone (it panicked): answer without the durability promise.
+            let replies = unsent.0.into_iter().map(|reply| reply.fail_if_ok("the server cannot write to disk"));
+            replies.for_each(Reply::send);
         }
     }
 

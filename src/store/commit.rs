@@ -2,8 +2,9 @@
 //!
 //! Events, ticket snapshots, their index entries, customers, ticket numbers and counters of a
 //! whole batch are written atomically: after a crash either all of a batch is there or none of
-//! it. The caller acknowledges commands only after [`Store::commit`] returns, which is after the
-//! flush, so nothing acknowledged is ever lost.
+//! it. [`Store::write`] applies a batch; [`Store::flush`] makes everything written so far
+//! durable. Callers acknowledge commands only after a flush that followed their write, so
+//! nothing acknowledged is ever lost; [`Store::commit`] does both.
 
 use std::collections::BTreeSet;
 
@@ -104,6 +105,13 @@ fn writes(batch: &Batch) -> Result<Vec<Write>, StoreError> {
 impl Store {
     /// Writes `batch` atomically and flushes it to disk.
     pub fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        self.write(batch)?;
+        self.flush()
+    }
+
+    /// Writes `batch` atomically, without waiting for the disk: readers see it at once, and it
+    /// is durable after the next [`Store::flush`].
+    pub fn write(&self, batch: &Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
