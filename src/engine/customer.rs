@@ -112,8 +112,21 @@ impl History {
         })
     }
 
-    /// How many earlier tickets were themselves in the same category (a rough repeat count).
-    pub fn repeats(&self, category: Option<&str>) -> usize {
-        self.tickets.iter().filter(|past| category.is_some() && past.category.as_deref() == category).count()
+    /// How many earlier tickets of the same category the customer opened: the repeat requests.
+    ///
+    /// Counts only tickets of the same workflow opened within `window` before `now`, like
+    /// [`History::repeat_of`].
+    pub fn repeats(
+        &self,
+        workflow: &str,
+        category: Option<&str>,
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> usize {
+        let Some(category) = category else { return 0 };
+        let recent = |past: &&PastTicket| {
+            past.workflow == workflow && past.category.as_deref() == Some(category) && now - past.opened_at <= window
+        };
+        self.tickets.iter().filter(recent).count()
     }
 }

@@ -5,6 +5,8 @@
 //! saying precisely why not. Everything the engine needs from outside (the customer, their
 //! history, the other ticket of a link) comes in a [`Context`] the caller fills.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::command::{Command, OpenTicket};
@@ -103,7 +105,16 @@ pub fn open(
     let Some(start_def) = definition.stages.get(start.as_str()) else {
         return Err(EngineError::Invalid(vec![FieldProblem::new("workflow", "the workflow has no stages")]));
     };
-    for (form_id, values) in &request.forms {
+    let initial: Vec<(String, BTreeMap<String, serde_json::Value>)> = request
+        .forms
+        .iter()
+        .map(|(form, values)| {
+            let kept = normalize(values).into_iter().filter(|(_, v)| !v.is_null()).collect::<BTreeMap<_, _>>();
+            (form.clone(), kept)
+        })
+        .filter(|(_, values)| !values.is_empty())
+        .collect();
+    for (form_id, values) in &initial {
         match definition.forms.get(form_id.as_str()) {
             Some(form) if start_def.forms.iter().any(|f| f.get_ref() == form_id) => {
                 problems.extend(forms::check_values(form_id, form, values));
@@ -133,14 +144,14 @@ pub fn open(
         role: None,
     };
     let mut changes = vec![opened];
-    for (form, values) in &request.forms {
+    for (form, values) in &initial {
         changes.push(Change::FormSaved { form: form.clone(), values: values.clone() });
     }
     // Route on the ticket as it would be, forms included, so rules can read them.
     let mut draft_events = stamp(id, 0, actor, ctx.now, changes);
     let draft = replay(&draft_events)?;
-    let view = ticket_view(&draft, ctx.customer, ctx.history);
-    for (form_id, values) in &request.forms {
+    let view = ticket_view(ctx, &draft);
+    for (form_id, values) in &initial {
         problems.extend(run_form_script(workflow, form_id, &view, values)?);
     }
     if !problems.is_empty() {
@@ -198,7 +209,7 @@ fn run_form_script(
     workflow: &Workflow,
     form_id: &str,
     view: &rhai::Dynamic,
-    values: &std::collections::BTreeMap<String, serde_json::Value>,
+    values: &BTreeMap<String, serde_json::Value>,
 ) -> Result<Vec<FieldProblem>, EngineError> {
     let Some(form) = workflow.definition.forms.get(form_id) else { return Ok(Vec::new()) };
     let Some(reference) = &form.validate else { return Ok(Vec::new()) };
@@ -220,11 +231,10 @@ pub fn decide(
         EngineError::NotFound(format!("stage `{}` is not in workflow version {}", ticket.stage, workflow.version))
     })?;
     if ticket.status.is_finished() && !matches!(command, Command::Reopen { .. } | Command::Link { .. }) {
-        return Err(EngineError::Finished(format!(
-            "ticket {} is {}; reopen it first",
-            ticket.number,
-            ticket.status.as_str()
-        )));
+        return Err(EngineError::Finished(match ticket.status {
+            Status::Merged => format!("ticket {} was merged into another ticket; work on that one", ticket.number),
+            _ => format!("ticket {} is closed; reopen it first", ticket.number),
+        }));
     }
     match command {
         Command::SaveForm { form, values } => {
@@ -362,7 +372,7 @@ pub fn decide(
         Command::Reopen { reason } => reopen(ctx, ticket, actor, reason),
         Command::Link { other, relation } => {
             permit(definition, ticket, actor, Duty::Work)?;
-            let other_ticket = other_ticket(ctx, ticket, *other)?;
+            let other_ticket = other_ticket(ctx, ticket, *other, "other")?;
             if ticket.links.iter().any(|l| l.ticket == other_ticket.id && l.relation == *relation) {
                 return Ok(Vec::new());
             }
@@ -370,7 +380,7 @@ pub fn decide(
         }
         Command::Merge { into } => {
             permit(definition, ticket, actor, Duty::Work)?;
-            let original = other_ticket(ctx, ticket, *into)?;
+            let original = other_ticket(ctx, ticket, *into, "into")?;
             if original.status.is_finished() {
                 return Err(EngineError::Refused(vec![FieldProblem::new(
                     "into",
@@ -386,6 +396,18 @@ pub fn decide(
             Ok(vec![Change::Merged { into: original.id }])
         }
     }
+}
+
+/// Form values as the engine keeps them: a blank text is no value (`null`), so an optional
+/// email, phone or date field can be cleared with `""` as well as with `null`.
+fn normalize(values: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, serde_json::Value> {
+    values
+        .iter()
+        .map(|(field, value)| {
+            let blank = value.as_str().is_some_and(|text| text.trim().is_empty());
+            (field.clone(), if blank { serde_json::Value::Null } else { value.clone() })
+        })
+        .collect()
 }
 
 fn invalid_if_any(problems: Vec<FieldProblem>) -> Result<(), EngineError> {
@@ -406,13 +428,18 @@ fn no_accountable(ticket: &Ticket, stage: &Stage) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn other_ticket<'a>(ctx: &Context<'a>, ticket: &Ticket, other: TicketId) -> Result<&'a Ticket, EngineError> {
+fn other_ticket<'a>(
+    ctx: &Context<'a>,
+    ticket: &Ticket,
+    other: TicketId,
+    field: &str,
+) -> Result<&'a Ticket, EngineError> {
     let found = ctx
         .other
         .filter(|o| o.id == other)
         .ok_or_else(|| EngineError::NotFound(format!("ticket {other} not found")))?;
     if found.id == ticket.id {
-        return Err(EngineError::Invalid(vec![FieldProblem::new("other", "a ticket cannot be linked to itself")]));
+        return Err(EngineError::Invalid(vec![FieldProblem::new(field, "a ticket cannot be linked to itself")]));
     }
     Ok(found)
 }
@@ -422,7 +449,7 @@ fn save_form(
     ticket: &Ticket,
     stage: &Stage,
     form_id: &str,
-    values: &std::collections::BTreeMap<String, serde_json::Value>,
+    values: &BTreeMap<String, serde_json::Value>,
 ) -> Result<Vec<Change>, EngineError> {
     let workflow = ctx.workflow;
     let definition = &workflow.definition;
@@ -448,6 +475,7 @@ fn save_form(
     if values.is_empty() {
         return Err(EngineError::Invalid(vec![FieldProblem::new("values", "no values to save")]));
     }
+    let values = &normalize(values);
     let mut problems = forms::check_values(form_id, form, values);
     if problems.is_empty() && form.validate.is_some() {
         let mut merged = ticket.forms.get(form_id).cloned().unwrap_or_default();
@@ -458,12 +486,12 @@ fn save_form(
                 merged.insert(field.clone(), value.clone());
             }
         }
-        let view = ticket_view(ticket, ctx.customer, ctx.history);
+        let view = ticket_view(ctx, ticket);
         problems.extend(run_form_script(workflow, form_id, &view, &merged)?);
     }
     invalid_if_any(problems)?;
     let current = ticket.forms.get(form_id);
-    let changed: std::collections::BTreeMap<String, serde_json::Value> = values
+    let changed: BTreeMap<String, serde_json::Value> = values
         .iter()
         .filter(|(field, value)| {
             current.and_then(|c| c.get(*field)) != Some(*value)
@@ -480,16 +508,23 @@ fn save_form(
 fn take(ctx: &Context<'_>, ticket: &Ticket, stage: &Stage, name: &str) -> Result<Vec<Change>, EngineError> {
     let workflow = ctx.workflow;
     let transition = transition::find(&ticket.stage, stage, name)?;
-    let view = ticket_view(ticket, ctx.customer, ctx.history);
+    let view = ticket_view(ctx, ticket);
     let refusals = transition::check_guards(workflow, ticket, stage, transition, &view)?;
     if !refusals.is_empty() {
         return Err(EngineError::Refused(refusals));
     }
     let to = transition.to.get_ref().clone();
-    let terminal = workflow.definition.stages.get(to.as_str()).is_some_and(|s| s.terminal);
-    let mut changes = vec![Change::StageChanged { from: ticket.stage.clone(), to, transition: name.to_string() }];
+    let target = workflow.definition.stages.get(to.as_str());
+    let terminal = target.is_some_and(|s| s.terminal);
+    let resolved_here = target.is_some_and(|s| s.resolved);
+    let mut changes =
+        vec![Change::StageChanged { from: ticket.stage.clone(), to: to.clone(), transition: name.to_string() }];
     if terminal {
         changes.push(Change::Closed);
+    } else if resolved_here && ticket.status == Status::Open {
+        changes.push(Change::Resolved { note: None });
+    } else if !resolved_here && ticket.status == Status::Resolved {
+        changes.push(Change::Reopened { reason: Some(format!("moved back to `{to}`")) });
     }
     Ok(changes)
 }

@@ -39,8 +39,15 @@ pub fn roles_of<'a>(workflow: &'a WorkflowFile, person: &str) -> Vec<&'a str> {
 /// Whether `actor` may do `duty` on `ticket` in its current stage.
 pub fn permit(workflow: &WorkflowFile, ticket: &Ticket, actor: &Actor, duty: Duty) -> Result<(), EngineError> {
     match actor.kind {
-        ActorKind::Admin | ActorKind::System | ActorKind::Integrator => return Ok(()),
-        ActorKind::Customer if duty == Duty::Comment => return Ok(()),
+        ActorKind::Admin => return Ok(()),
+        // Approval is a person's decision: an integration or Afterdesk itself cannot give it.
+        ActorKind::System | ActorKind::Integrator if duty == Duty::Approve => {
+            return Err(EngineError::Forbidden(
+                "approval must be given by a person of the accountable role, not by an integration".into(),
+            ));
+        }
+        ActorKind::System | ActorKind::Integrator => return Ok(()),
+        ActorKind::Customer if duty == Duty::Comment && actor.id == ticket.customer.to_string() => return Ok(()),
         ActorKind::Customer => {
             return Err(EngineError::Forbidden("customers may only comment on their tickets".into()));
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rhai::Dynamic;
 use serde::Serialize;
 
-use super::customer::{Customer, History};
+use super::decide::Context;
 use super::rules::to_script_value;
 use super::ticket::Ticket;
 
@@ -48,7 +48,13 @@ struct CustomerView<'a> {
 }
 
 /// Builds the `ticket` variable.
-pub fn ticket_view(ticket: &Ticket, customer: Option<&Customer>, history: &History) -> Dynamic {
+///
+/// `customer.repeats` counts the customer's earlier tickets of the same workflow and category
+/// within the workflow's repeat window.
+pub fn ticket_view(ctx: &Context<'_>, ticket: &Ticket) -> Dynamic {
+    let (customer, history) = (ctx.customer, ctx.history);
+    let window =
+        chrono::Duration::from_std(ctx.workflow.definition.repeat_window.get()).unwrap_or(chrono::Duration::MAX);
     let checklist = ticket
         .checklist
         .get(&ticket.stage)
@@ -78,7 +84,7 @@ pub fn ticket_view(ticket: &Ticket, customer: Option<&Customer>, history: &Histo
             phone: customer.and_then(|c| c.phone.as_deref()),
             vip: customer.is_some_and(|c| c.vip),
             tickets: history.tickets.len(),
-            repeats: history.repeats(ticket.category.as_deref()),
+            repeats: history.repeats(&ticket.workflow, ticket.category.as_deref(), window, ctx.now),
             last_csat: history.tickets.iter().find_map(|t| t.csat),
         },
     };

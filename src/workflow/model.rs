@@ -245,6 +245,11 @@ pub struct Stage {
     /// The ticket waits on the customer here: every SLA clock pauses and resumes on leaving.
     #[serde(default)]
     pub pauses_sla: bool,
+    /// The request counts as resolved here (a survey or confirmation stage): entering it
+    /// resolves the ticket (meeting the resolution clock); moving back to a stage that is not
+    /// resolved reopens it.
+    #[serde(default)]
+    pub resolved: bool,
     /// The ticket is finished here (closed, cancelled).
     #[serde(default)]
     pub terminal: bool,
