@@ -19,7 +19,11 @@
 //! - [`registry`]: loaded workflow versions, current and old;
 //! - [`clock`]: the time source.
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod engine;
 pub mod registry;
 pub mod store;

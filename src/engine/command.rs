@@ -12,7 +12,7 @@ use super::ticket::TicketId;
 pub type FormValues = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
 
 /// A request to open a ticket.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenTicket {
     /// Workflow id.
@@ -35,6 +35,7 @@ pub struct OpenTicket {
     pub channel: Option<String>,
     /// Initial form values (forms of the start stage).
     #[serde(default)]
+    #[schema(value_type = Object, example = json!({"request": {"product": "Dishwasher DW-500"}}))]
     pub forms: FormValues,
 }
 

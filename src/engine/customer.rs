@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 /// A customer's id: a ULID, so ids sort by creation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, example = "01KAT8Z6Y9C3M5Q7R2V4W6X8Y0")]
 pub struct CustomerId(pub Ulid);
 
 impl std::fmt::Display for CustomerId {
@@ -28,7 +29,7 @@ impl std::str::FromStr for CustomerId {
 }
 
 /// A customer record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Customer {
     /// Id.
     pub id: CustomerId,
@@ -51,7 +52,7 @@ pub struct Customer {
 
 /// How a caller identifies a customer when opening a ticket: an existing id, or contact details
 /// that find (by email, then external id) or create the record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     /// An existing customer's id.

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// One problem with a command, naming what it is about: a request field (`subject`,
 /// `customer.email`), a form field (`forms.request.serial`), a checklist item
 /// (`checklist.Warranty status checked`), `approval`, or a rule (`rule`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// What the problem is about.
     pub field: String,

@@ -13,7 +13,7 @@ use super::customer::CustomerId;
 use super::ticket::TicketId;
 
 /// Who caused an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     /// The person (email or id), the customer's id, or the name of a system.
     pub id: String,
@@ -23,7 +23,7 @@ pub struct Actor {
 
 /// Kinds of actor. RACI rules apply to agents; integrators and the system act on behalf of
 /// others; administrators may do anything an agent may, in any role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     /// A member of staff, bound by RACI.
@@ -61,7 +61,7 @@ impl Actor {
 }
 
 /// One entry of a ticket's log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// The ticket.
     pub ticket: TicketId,
@@ -77,7 +77,7 @@ pub struct Event {
 }
 
 /// How two tickets are related.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     /// Related in some way.
@@ -112,7 +112,7 @@ impl Relation {
 }
 
 /// What an event changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 // `Opened` is larger than the rest, and rare: boxing it would only complicate every match.
 #[allow(clippy::large_enum_variant)]
@@ -149,6 +149,7 @@ pub enum Change {
         /// The form.
         form: String,
         /// The fields saved, with their new values.
+        #[schema(value_type = Object)]
         values: BTreeMap<String, serde_json::Value>,
     },
     /// A checklist item was ticked or unticked.

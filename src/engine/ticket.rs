@@ -14,8 +14,9 @@ use super::customer::CustomerId;
 use super::event::{ActorKind, Change, Event, Relation};
 
 /// A ticket's internal id: a ULID, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, example = "01KAT8Z6Y9C3M5Q7R2V4W6X8Y0")]
 pub struct TicketId(pub Ulid);
 
 impl std::fmt::Display for TicketId {
@@ -33,7 +34,7 @@ impl std::str::FromStr for TicketId {
 }
 
 /// Where a ticket stands, across stages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Being worked on.
@@ -64,7 +65,7 @@ impl Status {
 }
 
 /// Approval state of a stage visit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     /// Asked for, and by whom.
     pub requested_by: Option<String>,
@@ -73,7 +74,7 @@ pub struct Approval {
 }
 
 /// A link to another ticket.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Link {
     /// The other ticket.
     pub ticket: TicketId,
@@ -82,7 +83,7 @@ pub struct Link {
 }
 
 /// A ticket snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ticket {
     /// Internal id.
     pub id: TicketId,
@@ -117,6 +118,7 @@ pub struct Ticket {
     /// The person working on it.
     pub assignee: Option<String>,
     /// Form values by form and field.
+    #[schema(value_type = Object)]
     pub forms: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     /// Ticked checklist items by stage.
     pub checklist: BTreeMap<String, BTreeSet<String>>,

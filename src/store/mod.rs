@@ -9,6 +9,7 @@ pub mod commit;
 pub mod indexes;
 pub mod keys;
 pub mod query;
+pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,7 @@ pub struct Store {
     workflows: sled::Tree,
     meta: sled::Tree,
     idempotency: sled::Tree,
+    tokens: sled::Tree,
 }
 
 impl Store {
@@ -121,6 +123,7 @@ impl Store {
             workflows: db.open_tree("workflows")?,
             meta: db.open_tree("meta")?,
             idempotency: db.open_tree("idempotency")?,
+            tokens: db.open_tree("tokens")?,
             db,
         })
     }

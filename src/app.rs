@@ -1,0 +1,179 @@
+//! The server as a whole: opens the store, loads the workflows, starts the writer, binds the
+//! listener, serves until told to stop, then drains and flushes.
+//!
+//! `Application::build` binds before serving and exposes the port, so tests start the real
+//! server on `127.0.0.1:0` and learn where it listens.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, Limits};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::registry::{Registry, RegistryError};
+use crate::store::tokens::{TokenRecord, TokenRole};
+use crate::store::{Store, StoreConfig, StoreError};
+use crate::writer::Writer;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The workflows have errors (each printed with its place).
+    #[error(transparent)]
+    Workflows(#[from] RegistryError),
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A configured token is not valid.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// A server, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    writer: Writer,
+    writer_thread: JoinHandle<()>,
+    store: Store,
+    /// The first administrator token, when the database had none (shown once).
+    pub initial_admin_token: Option<String>,
+}
+
+impl Application {
+    /// Opens everything and binds the listener, with the system clock.
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Same, with a given clock (tests move time by hand).
+    pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let store_config = StoreConfig { path: config.data.clone(), cache_bytes: config.cache_mb * 1024 * 1024 };
+        let store = Store::open(&store_config)?;
+        let registry = Arc::new(Registry::load(store.clone(), &config.workflows)?);
+        let initial_admin_token = first_admin_token(&store, &config.data, clock.as_ref(), config.tokens.is_empty())?;
+        let mut config_tokens = HashMap::new();
+        for token in &config.tokens {
+            let digest: [u8; 32] = hex::decode(&token.sha256)
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| StartError::Config(format!("token of {} has a bad sha256", token.person)))?;
+            let record = TokenRecord {
+                id: hex::encode(&digest[..6]),
+                person: token.person.clone(),
+                role: token.role,
+                created_at: clock.now(),
+            };
+            config_tokens.insert(digest, record);
+        }
+        let (writer, writer_thread) = Writer::start(registry.clone(), clock.clone());
+        let state = AppState {
+            writer: writer.clone(),
+            store: store.clone(),
+            registry,
+            clock,
+            public_url: Arc::from(config.public_url().as_str()),
+            config_tokens: Arc::new(config_tokens),
+            metrics: api::metrics_handle(),
+        };
+        let limits =
+            Limits { max_body_bytes: config.max_body_bytes, timeout: Duration::from_secs(config.request_timeout_secs) };
+        let router = api::router(state, limits);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen { address: config.listen, source })?;
+        Ok(Self { listener, router, writer, writer_thread, store, initial_admin_token })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes; then finishes requests in flight, lets the writer
+    /// answer everything it accepted, and flushes the database.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Self { listener, router, writer, writer_thread, store, .. } = self;
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        // The router (and its writer handles) is gone; dropping ours lets the writer drain.
+        drop(writer);
+        let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            tracing::error!("the writer thread did not stop cleanly");
+        }
+        if let Err(error) = store.flush() {
+            tracing::error!(%error, "final flush failed");
+        }
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// On first start (no tokens at all), makes an administrator token, writes it to
+/// `DATA/initial-admin-token` (readable by the owner only) and returns it to be shown once.
+fn first_admin_token(
+    store: &Store,
+    data: &Path,
+    clock: &dyn Clock,
+    no_config_tokens: bool,
+) -> Result<Option<String>, StartError> {
+    if store.has_tokens()? || !no_config_tokens {
+        return Ok(None);
+    }
+    let (secret, _) = crate::auth::create_token(store, "admin", TokenRole::Admin, clock.now())?;
+    let file = data.join("initial-admin-token");
+    if let Err(error) = write_private(&file, &format!("{secret}\n")) {
+        tracing::warn!(%error, file = %file.display(), "could not save the initial admin token");
+    }
+    Ok(Some(secret))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
