@@ -15,6 +15,7 @@
 //! - [`rules`]: the sandboxed Rhai host; [`view`]: what scripts see;
 //! - [`error`]: why a command is refused.
 
+pub mod calendar;
 pub mod command;
 pub mod customer;
 pub mod decide;
