@@ -11,11 +11,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Limits};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::registry::{Registry, RegistryError};
+use crate::scheduler::Scheduler;
 use crate::store::tokens::{TokenRecord, TokenRole};
 use crate::store::{Store, StoreConfig, StoreError};
 use crate::writer::Writer;
@@ -49,6 +51,7 @@ pub struct Application {
     writer: Writer,
     writer_thread: JoinHandle<()>,
     store: Store,
+    scheduler: Scheduler,
     /// The first administrator token, when the database had none (shown once).
     pub initial_admin_token: Option<String>,
 }
@@ -80,7 +83,8 @@ impl Application {
             config_tokens.insert(digest, record);
         }
         let (writer, writer_thread) = Writer::start(registry.clone(), clock.clone());
-        let state = AppState {
+        let scheduler = Scheduler::new(store.clone(), writer.clone(), clock.clone());
+        let mut state = AppState {
             writer: writer.clone(),
             store: store.clone(),
             registry,
@@ -91,11 +95,27 @@ impl Application {
         };
         let limits =
             Limits { max_body_bytes: config.max_body_bytes, timeout: Duration::from_secs(config.request_timeout_secs) };
-        let router = api::router(state, limits);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Listen { address: config.listen, source })?;
-        Ok(Self { listener, router, writer, writer_thread, store, initial_admin_token })
+        // Links must point where the server really is (port 0 picks one; 0.0.0.0 is no address).
+        if config.public_url.is_none()
+            && let Ok(bound) = listener.local_addr()
+        {
+            let host = if bound.ip().is_unspecified() {
+                std::net::SocketAddr::from(([127, 0, 0, 1], bound.port()))
+            } else {
+                bound
+            };
+            state.public_url = Arc::from(format!("http://{host}").as_str());
+        }
+        let router = api::router(state, limits);
+        Ok(Self { listener, router, writer, writer_thread, store, scheduler, initial_admin_token })
+    }
+
+    /// The timer loop, for tests that fire timers by hand with a manual clock.
+    pub fn scheduler(&self) -> Scheduler {
+        self.scheduler.clone()
     }
 
     /// The port the server listens on.
@@ -106,8 +126,14 @@ impl Application {
     /// Serves until `shutdown` completes; then finishes requests in flight, lets the writer
     /// answer everything it accepted, and flushes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, writer, writer_thread, store, .. } = self;
+        let Self { listener, router, writer, writer_thread, store, scheduler, .. } = self;
+        let stop = CancellationToken::new();
+        let timers = tokio::spawn(scheduler.run(stop.clone()));
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        stop.cancel();
+        if timers.await.is_err() {
+            tracing::error!("the timer loop panicked");
+        }
         // The router (and its writer handles) is gone; dropping ours lets the writer drain.
         drop(writer);
         let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;

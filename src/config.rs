@@ -105,7 +105,8 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("AFTERDESK_").split("__"))
+            // AFTERDESK_LOG (the log filter) and AFTERDESK_TOKEN (a client's secret) are not settings.
+            .merge(Env::prefixed("AFTERDESK_").ignore(&["log", "token"]).split("__"))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError(e.to_string()))?;

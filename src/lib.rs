@@ -26,6 +26,8 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod registry;
+pub mod scheduler;
+pub mod simulate;
 pub mod store;
 pub mod workflow;
 pub mod writer;

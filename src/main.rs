@@ -51,6 +51,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run a scenario (timed actions) on a workflow with a simulated clock, and print the
+    /// timeline: events, SLA warnings, breaches, escalations and the emails that would be sent.
+    Simulate {
+        /// The workflow file.
+        workflow_file: PathBuf,
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+    },
     /// Print a workflow's stages and transitions as a Mermaid state diagram.
     Diagram {
         /// The workflow file.
@@ -88,6 +96,7 @@ fn main() -> ExitCode {
             let paths = if paths.is_empty() { vec![PathBuf::from("workflows")] } else { paths };
             validate(&workflow::load_paths(&paths), format)
         }
+        Command::Simulate { workflow_file, scenario } => simulate(&workflow_file, &scenario),
         Command::Diagram { workflow_file } => match workflow::load_file(&workflow_file) {
             Ok(loaded) => {
                 print!("{}", workflow::diagram::mermaid(&loaded.definition));
@@ -146,6 +155,30 @@ fn validate(loaded: &Loaded, format: Format) -> ExitCode {
         }
     }
     if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn simulate(workflow_file: &std::path::Path, scenario: &std::path::Path) -> ExitCode {
+    let workflow = match workflow::load_file(workflow_file) {
+        Ok(workflow) => workflow,
+        Err(problems) => {
+            for problem in &problems {
+                eprint!("{}", problem.render());
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = afterdesk::simulate::read_scenario(scenario)
+        .and_then(|scenario| afterdesk::simulate::simulate(&workflow, &scenario));
+    match result {
+        Ok(timeline) => {
+            print!("{timeline}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("afterdesk: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logs(format: LogFormat) {

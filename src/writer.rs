@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use ulid::Ulid;
 
 use crate::clock::Clock;
@@ -23,9 +23,11 @@ use crate::engine::{
     Actor, Change, Command, Context, Customer, CustomerId, CustomerInput, EngineError, Event, FieldProblem, History,
     OpenTicket, Relation, Ticket, TicketId, forms, stamp,
 };
+use crate::engine::{notices, sla};
 use crate::registry::{Registry, RegistryError};
 use crate::store::commit::TicketWrite;
-use crate::store::{Batch, Store, StoreError, keys};
+use crate::store::outbox::{DeliveryState, OutboxMessage};
+use crate::store::{Batch, Store, StoreError, keys, timers};
 use crate::workflow::load::ticket_prefix;
 
 /// Most requests written in one group.
@@ -132,6 +134,7 @@ impl Reply {
 #[derive(Debug, Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    timers: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Job {
@@ -151,7 +154,8 @@ impl Writer {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (flush_tx, flush_rx) = std::sync::mpsc::channel::<Vec<Reply>>();
         let store = registry.store().clone();
-        let state = State::new(registry, clock, flush_tx);
+        let timers = Arc::new(Notify::new());
+        let state = State::new(registry, clock, flush_tx, timers.clone());
         let handle = std::thread::Builder::new()
             .name("afterdesk-writer".into())
             .spawn(move || {
@@ -166,14 +170,19 @@ impl Writer {
                 }
             })
             .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
-        (Self { queue }, handle)
+        (Self { queue, timers }, handle)
     }
 
     /// A handle to no writer: every request answers [`WriteError::Stopped`]. Dropping the real
     /// handles (for example by replacing them with this) lets the writer thread finish.
     pub fn closed() -> Self {
         let (queue, _) = mpsc::channel(1);
-        Self { queue }
+        Self { queue, timers: Arc::new(Notify::new()) }
+    }
+
+    /// Notified whenever a group arms timers, so the scheduler can wake up early.
+    pub fn timer_signal(&self) -> Arc<Notify> {
+        self.timers.clone()
     }
 
     /// Opens a ticket; returns once it is durable.
@@ -225,6 +234,7 @@ struct State {
     ids: ulid::Generator,
     sequences: HashMap<String, u64>,
     flusher: std::sync::mpsc::Sender<Vec<Reply>>,
+    timers: Arc<Notify>,
 }
 
 /// What one group has changed so far, not yet written.
@@ -251,6 +261,9 @@ impl Group {
             numbers: self.numbers.into_iter().collect(),
             sequences: self.sequences.into_iter().collect(),
             idempotency: self.idempotency.into_iter().map(|(key, (id, digest))| (key, id, digest)).collect(),
+            timers_armed: Vec::new(),
+            timers_removed: Vec::new(),
+            outbox: Vec::new(),
         }
     }
 }
@@ -266,9 +279,67 @@ struct Pending {
 }
 
 impl State {
-    fn new(registry: Arc<Registry>, clock: Arc<dyn Clock>, flusher: std::sync::mpsc::Sender<Vec<Reply>>) -> Self {
+    fn new(
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        flusher: std::sync::mpsc::Sender<Vec<Reply>>,
+        timers: Arc<Notify>,
+    ) -> Self {
         let store = registry.store().clone();
-        Self { registry, store, clock, ids: ulid::Generator::new(), sequences: HashMap::new(), flusher }
+        Self { registry, store, clock, ids: ulid::Generator::new(), sequences: HashMap::new(), flusher, timers }
+    }
+
+    /// Fills in what follows from a group's tickets and events: the timers to arm and cancel
+    /// (each ticket's timers before and after), and the messages its events cause.
+    fn consequences(&mut self, batch: &mut Batch) {
+        let now = self.clock.now();
+        let mut index = HashMap::new();
+        for (i, write) in batch.tickets.iter().enumerate() {
+            index.insert(write.after.id, i);
+            let Ok(Some(workflow)) = self.registry.version(&write.after.workflow, &write.after.version) else {
+                continue;
+            };
+            let keys = |ticket: &Ticket| -> std::collections::BTreeSet<Vec<u8>> {
+                sla::timers(&workflow.definition, ticket)
+                    .iter()
+                    .map(|t| timers::key(t.due, ticket.id, &t.kind()))
+                    .collect()
+            };
+            let before = write.before.as_ref().map(keys).unwrap_or_default();
+            let after = keys(&write.after);
+            batch.timers_removed.extend(before.difference(&after).cloned());
+            batch.timers_armed.extend(after.difference(&before).cloned());
+        }
+        for event in &batch.events {
+            let Some(write) = index.get(&event.ticket).and_then(|i| batch.tickets.get(*i)) else { continue };
+            let ticket = &write.after;
+            let Ok(Some(workflow)) = self.registry.version(&ticket.workflow, &ticket.version) else { continue };
+            let customer = batch
+                .customers
+                .iter()
+                .find(|c| c.id == ticket.customer)
+                .cloned()
+                .or_else(|| self.store.customer(ticket.customer).ok().flatten());
+            for notice in notices::notices(&workflow.definition, ticket, customer.as_ref(), event) {
+                let id =
+                    self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
+                batch.outbox.push(OutboxMessage {
+                    id,
+                    ticket: ticket.id,
+                    number: ticket.number.clone(),
+                    revision: event.revision,
+                    template: notice.template,
+                    to: notice.to,
+                    subject: notice.subject,
+                    context: notice.context,
+                    not_before: notice.not_before,
+                    created_at: now,
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    last_error: None,
+                });
+            }
+        }
     }
 
     fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
@@ -294,13 +365,18 @@ impl State {
                 Job::Customer(input, tx) => Reply::Customer(tx, self.customer(&mut group, &input)),
             });
         }
-        let batch = group.into_batch();
+        let mut batch = group.into_batch();
+        self.consequences(&mut batch);
+        let armed = !batch.timers_armed.is_empty();
         if let Err(error) = self.store.write(&batch) {
             tracing::error!(%error, "writing a group of {} commands failed; none was acknowledged", replies.len());
             // Counters advanced in memory for this group; read them again from the store.
             self.sequences.clear();
             let message = format!("the change could not be saved: {error}");
             replies = replies.into_iter().map(|reply| reply.fail_if_ok(&message)).collect();
+        }
+        if armed {
+            self.timers.notify_one();
         }
         if let Err(unsent) = self.flusher.send(replies) {
             // The flusher is gone (it panicked): answer without the durability promise.
@@ -344,8 +420,14 @@ impl State {
     }
 
     /// The customer's history as the group sees it, newest first.
-    fn history(&self, group: &Group, customer: CustomerId, except: Option<TicketId>) -> Result<History, WriteError> {
-        let mut history = self.store.history(customer)?;
+    fn history(
+        &self,
+        group: &Group,
+        customer: CustomerId,
+        except: Option<TicketId>,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<History, WriteError> {
+        let mut history = self.store.history(customer, since)?;
         for id in group.order.iter().rev() {
             let Some(write) = group.tickets.get(id) else { continue };
             let ticket = &write.after;
@@ -546,7 +628,7 @@ impl State {
             )])
         })?;
         let (customer, customer_keys, _) = self.find_or_create_customer(group, &request.ticket.customer, false)?;
-        let history = self.history(group, customer.id, None)?;
+        let history = self.history(group, customer.id, None, now - repeat_window(&workflow))?;
         let sequence = match group.sequences.get(workflow.id()) {
             Some(last) => *last,
             None => match self.sequences.get(workflow.id()) {
@@ -611,7 +693,7 @@ impl State {
         let history = if workflow.scripts.is_empty() {
             History::default()
         } else {
-            self.history(group, ticket.customer, Some(id))?
+            self.history(group, ticket.customer, Some(id), now - repeat_window(&workflow))?
         };
         let other_id = match &request.command {
             Command::Link { other, .. } => Some(*other),
@@ -658,6 +740,11 @@ impl State {
         self.apply(group, pending)?;
         Ok(Outcome { ticket, events, replayed: false })
     }
+}
+
+/// How far back a customer's history matters: the workflow's repeat window.
+fn repeat_window(workflow: &crate::workflow::Workflow) -> chrono::Duration {
+    chrono::Duration::from_std(workflow.definition.repeat_window.get()).unwrap_or(chrono::Duration::days(365))
 }
 
 /// Problems with customer details (field names without the `customer.` prefix).

@@ -212,10 +212,10 @@ async fn a_stale_revision_is_a_conflict() {
         actor: Actor::agent("maryam@example.com"),
         expected_revision: Some(ticket.revision),
     };
-    desk.writer.command(command.clone()).await.expect("first writer wins");
+    let first = desk.writer.command(command.clone()).await.expect("first writer wins").ticket;
     let second = desk.writer.command(command).await;
     assert!(
-        matches!(second, Err(WriteError::Engine(EngineError::Conflict { expected, actual })) if expected == ticket.revision && actual == ticket.revision + 1),
+        matches!(second, Err(WriteError::Engine(EngineError::Conflict { expected, actual })) if expected == ticket.revision && actual == first.revision),
         "{second:?}"
     );
     desk.stop();

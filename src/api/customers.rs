@@ -2,8 +2,9 @@
 //! their tickets, so nobody asks a customer to explain twice.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,9 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{ApiJson, ApiQuery, Caller};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::problem::{ApiError, Problem};
-use crate::engine::{Customer, CustomerId, CustomerInput, Status};
+use crate::engine::{Customer, CustomerId, CustomerInput, EngineError, Status};
+use crate::writer::WriteError;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -53,16 +55,38 @@ pub struct CustomerBody {
 
 /// Create a customer, or update the one with the same email or external id.
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerInput,
-    responses((status = 201, description = "Created", body = Customer), (status = 200, description = "Updated", body = Customer),
+    responses((status = 201, description = "Created", body = Customer,
+               headers(("Location" = String, description = "The customer's URL"))),
+              (status = 200, description = "Updated", body = Customer),
               (status = 422, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn save_customer(
     State(state): State<AppState>,
     _caller: Caller,
     ApiJson(input): ApiJson<CustomerInput>,
-) -> Result<(StatusCode, Json<Customer>), ApiError> {
-    let (customer, created) = state.writer.save_customer(input).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(customer)))
+) -> Result<Response, ApiError> {
+    let (customer, created) = state.writer.save_customer(input).await.map_err(|error| match error {
+        // The writer names fields as they sit in a ticket's `customer` object; this body is the
+        // customer itself, so `customer.email` is `email` here.
+        WriteError::Engine(EngineError::Invalid(mut problems)) => {
+            for problem in &mut problems {
+                if let Some(field) = problem.field.strip_prefix("customer.") {
+                    problem.field = field.to_string();
+                }
+            }
+            ApiError::invalid(problems)
+        }
+        other => other.into(),
+    })?;
+    if !created {
+        return Ok((StatusCode::OK, Json(customer)).into_response());
+    }
+    let location = format!("/v1/customers/{}", customer.id);
+    let mut response = (StatusCode::CREATED, Json(customer)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
 }
 
 /// A customer with all their tickets.
@@ -73,7 +97,7 @@ async fn save_customer(
 async fn get_customer(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CustomerBody>, ApiError> {
     let not_found = || ApiError::not_found(format!("customer {id} not found"));
     let customer_id: CustomerId = id.parse().map_err(|_| not_found())?;

@@ -1,9 +1,11 @@
 //! Request parts the handlers take, each refusing bad input with a problem+json answer: the
 //! caller (bearer token), a JSON body (unknown fields refused, position of a syntax error
-//! named, size limited), query parameters, and `If-Match`.
+//! named, size limited), path and query parameters, and `If-Match`.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, RawQuery, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -114,8 +116,15 @@ pub fn parse<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
                 format!("the body is not valid JSON: {message} at {position}"),
             ),
             serde_json::error::Category::Data => {
-                // The path names the field, unknown ones included ("customer.nmae").
-                let field = if path == "." { "body".to_string() } else { path };
+                // The path names the field, unknown ones included ("customer.nmae"); a missing
+                // field is reported at its parent, so its name is taken from the message.
+                let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+                let field = match (path.as_str(), missing) {
+                    (".", Some(name)) => name.to_string(),
+                    (parent, Some(name)) => format!("{parent}.{name}"),
+                    (".", None) => "body".to_string(),
+                    (_, None) => path,
+                };
                 ApiError::invalid(vec![FieldProblem::new(field, message)])
             }
         }
@@ -131,9 +140,72 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let RawQuery(query) = RawQuery::from_request_parts(parts, state).await.unwrap_or(RawQuery(None));
-        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-            .map(ApiQuery)
-            .map_err(|e| ApiError::bad_field("query", e.to_string()))
+        parse_query(query.as_deref().unwrap_or("")).map(ApiQuery)
+    }
+}
+
+/// Parses query parameters; an error names the parameter at fault (`limit`, or the unknown
+/// `colour`) rather than the query as a whole.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(query).map_err(|error| {
+        let message = error.to_string();
+        // "unknown field `colour`, expected one of ..." names it already.
+        if let Some(name) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+            return ApiError::bad_field(name, message.clone());
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        // A parameter repeated is wrong as a whole, whatever its values.
+        let repeated = pairs.iter().enumerate().find(|(i, (name, _))| pairs[..*i].iter().any(|(n, _)| n == name));
+        if let Some((_, (name, _))) = repeated {
+            return ApiError::bad_field(name, "is given more than once");
+        }
+        // Otherwise the culprit is the parameter that fails on its own (when no parameter is
+        // required, so one alone is a complete query).
+        let alone_fails = |pair: &&(String, String)| {
+            let one = serde_urlencoded::to_string([pair]).unwrap_or_default();
+            serde_urlencoded::from_str::<T>(&one).is_err()
+        };
+        let culprit = if serde_urlencoded::from_str::<T>("").is_ok() { pairs.iter().find(alone_fails) } else { None };
+        match culprit {
+            Some((name, value)) => ApiError::bad_field(name, format!("\"{value}\": {message}")),
+            None => ApiError::bad_field("query", message),
+        }
+    })
+}
+
+/// Path parameters. A bad one (not UTF-8, not of the expected type) is a problem naming it,
+/// like every other bad input, instead of axum's plain-text answer.
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_problem(&rejection)),
+        }
+    }
+}
+
+fn path_problem(rejection: &PathRejection) -> ApiError {
+    let detail = rejection.body_text();
+    if rejection.status().is_server_error() {
+        return ApiError::internal(&detail);
+    }
+    let key = match rejection {
+        PathRejection::FailedToDeserializePathParams(error) => match error.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key }
+            | ErrorKind::ParseErrorAtKey { key, .. }
+            | ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match key {
+        Some(key) => ApiError::bad_field(&key, detail),
+        None => ApiError::bad_request(detail),
     }
 }
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{ApiJson, ApiQuery, Caller, IfMatch};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, IfMatch};
 use super::problem::{ApiError, Problem};
 use crate::engine::{Command, EngineError, Event, FieldProblem, OpenTicket, Relation, Status, Ticket, TicketId};
 use crate::store::ListFilter;
@@ -208,7 +208,7 @@ async fn open_ticket(
 async fn get_ticket(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let ticket_id = find_ticket(&state, &id, "id")?;
     let ticket = state.store.ticket(ticket_id)?.ok_or_else(|| ApiError::not_found(format!("ticket {id} not found")))?;
@@ -223,7 +223,7 @@ async fn get_ticket(
 async fn ticket_events(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<EventList>, ApiError> {
     let ticket_id = find_ticket(&state, &id, "id")?;
     Ok(Json(EventList { items: state.store.events(ticket_id)? }))
@@ -393,7 +393,7 @@ pub struct TransitionBody {
 async fn transition(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Response, ApiError> {
@@ -410,7 +410,7 @@ async fn transition(
 async fn save_form(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, form)): Path<(String, String)>,
+    ApiPath((id, form)): ApiPath<(String, String)>,
     if_match: IfMatch,
     ApiJson(values): ApiJson<BTreeMap<String, serde_json::Value>>,
 ) -> Result<Response, ApiError> {
@@ -438,7 +438,7 @@ fn yes() -> bool {
 async fn tick(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, item)): Path<(String, String)>,
+    ApiPath((id, item)): ApiPath<(String, String)>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<TickBody>,
 ) -> Result<Response, ApiError> {
@@ -465,7 +465,7 @@ pub struct CommentBody {
 async fn comment(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<CommentBody>,
 ) -> Result<Response, ApiError> {
@@ -487,7 +487,7 @@ pub struct StepBody {
 async fn record_step(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<StepBody>,
 ) -> Result<Response, ApiError> {
@@ -509,7 +509,7 @@ pub struct AssignBody {
 async fn assign(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Response, ApiError> {
@@ -531,7 +531,7 @@ pub struct PriorityBody {
 async fn set_priority(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<PriorityBody>,
 ) -> Result<Response, ApiError> {
@@ -569,7 +569,7 @@ pub struct ApprovalBody {
 async fn approvals(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<ApprovalBody>,
 ) -> Result<Response, ApiError> {
@@ -596,7 +596,7 @@ pub struct NoteBody {
 async fn resolve_ticket(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> Result<Response, ApiError> {
@@ -616,7 +616,7 @@ pub struct CloseBody {}
 async fn close(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     body: ApiJson<CloseBody>,
 ) -> Result<Response, ApiError> {
@@ -640,7 +640,7 @@ pub struct ReopenBody {
 async fn reopen(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<ReopenBody>,
 ) -> Result<Response, ApiError> {
@@ -670,7 +670,7 @@ fn related() -> Relation {
 async fn link(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> Result<Response, ApiError> {
@@ -693,7 +693,7 @@ pub struct MergeBody {
 async fn merge(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     if_match: IfMatch,
     ApiJson(body): ApiJson<MergeBody>,
 ) -> Result<Response, ApiError> {

@@ -2,7 +2,7 @@
 //! folder (validated first: a broken file is refused with its errors and nothing changes).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{ApiQuery, Caller};
+use super::extract::{ApiPath, ApiQuery, Caller};
 use super::problem::{ApiError, Problem};
 use crate::engine::FieldProblem;
 use crate::registry::RegistryError;
@@ -116,7 +116,7 @@ fn find(state: &AppState, id: &str, version: Option<&str>) -> Result<std::sync::
 async fn get_workflow(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<VersionQuery>,
 ) -> Result<Json<WorkflowBody>, ApiError> {
     let workflow = find(&state, &id, query.version.as_deref())?;
@@ -143,7 +143,7 @@ async fn get_workflow(
 async fn diagram(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<VersionQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let workflow = find(&state, &id, query.version.as_deref())?;

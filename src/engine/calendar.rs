@@ -283,7 +283,9 @@ mod tests {
     fn adding_then_measuring_gives_the_same_business_time() {
         let calendars = [
             berlin_office(),
-            calendar("timezone = \"America/New_York\"\nhours = { mon-fri = \"08:00-12:00, 13:00-18:00\", sat = \"10:00-14:00\" }"),
+            calendar(
+                "timezone = \"America/New_York\"\nhours = { mon-fri = \"08:00-12:00, 13:00-18:00\", sat = \"10:00-14:00\" }",
+            ),
             calendar("timezone = \"Asia/Tehran\"\nhours = { sat-wed = \"08:00-17:00\", thu = \"08:00-13:00\" }"),
             calendar("timezone = \"UTC\"\nhours = { mon-fri = \"22:00-06:00\" }"),
         ];

@@ -118,6 +118,13 @@ pub enum Command {
         /// The original.
         into: TicketId,
     },
+    /// A due SLA timer fires (Afterdesk itself only).
+    Fire {
+        /// The clock.
+        clock: String,
+        /// What comes due.
+        alert: super::sla::Alert,
+    },
 }
 
 impl Command {
@@ -138,6 +145,7 @@ impl Command {
             Self::Reopen { .. } => "reopen",
             Self::Link { .. } => "link",
             Self::Merge { .. } => "merge",
+            Self::Fire { .. } => "fire",
         }
     }
 }

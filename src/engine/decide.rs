@@ -16,6 +16,7 @@ use super::event::{Actor, ActorKind, Change, Event, Relation};
 use super::forms;
 use super::routing;
 use super::rules;
+use super::sla;
 use super::ticket::{Status, Ticket, TicketId};
 use super::transition::{self, Duty, permit};
 use super::view::ticket_view;
@@ -173,6 +174,11 @@ pub fn open(
             vec![Change::Linked { other: earlier.id, relation: Relation::RepeatOf }],
         ));
     }
+    let opened = replay(&draft_events)?;
+    let changes: Vec<Change> = draft_events.iter().map(|e| e.change.clone()).collect();
+    let clocks = sla::follow_up(definition, None, &opened, &changes, ctx.now);
+    let revision = draft_events.len() as u64;
+    draft_events.extend(stamp(id, revision, actor, ctx.now, clocks));
     Ok(draft_events)
 }
 
@@ -218,8 +224,41 @@ fn run_form_script(
 }
 
 /// The events that record `command` on `ticket`, or why it is refused. An empty list means the
-/// command changes nothing (ticking an item already ticked).
+/// command changes nothing (ticking an item already ticked). The changes include what follows
+/// for the SLA clocks (a stage left stops its clock, a waiting stage pauses them, ...).
 pub fn decide(
+    ctx: &Context<'_>,
+    ticket: &Ticket,
+    command: &Command,
+    actor: &Actor,
+) -> Result<Vec<Change>, EngineError> {
+    let changes = match command {
+        Command::Fire { clock, alert } => {
+            if actor.kind != ActorKind::System {
+                return Err(EngineError::Forbidden("only Afterdesk itself fires timers".into()));
+            }
+            sla::fire(&ctx.workflow.definition, ticket, ctx.customer, clock, *alert, ctx.now)
+        }
+        command => decide_command(ctx, ticket, command, actor)?,
+    };
+    Ok(with_clocks(ctx, ticket, changes, actor))
+}
+
+/// `changes` followed by what they mean for the SLA clocks.
+fn with_clocks(ctx: &Context<'_>, ticket: &Ticket, mut changes: Vec<Change>, actor: &Actor) -> Vec<Change> {
+    if changes.is_empty() {
+        return changes;
+    }
+    let mut after = ticket.clone();
+    for event in stamp(ticket.id, ticket.revision, actor, ctx.now, changes.clone()) {
+        after.apply(&event);
+    }
+    let follow = sla::follow_up(&ctx.workflow.definition, Some(ticket), &after, &changes, ctx.now);
+    changes.extend(follow);
+    changes
+}
+
+fn decide_command(
     ctx: &Context<'_>,
     ticket: &Ticket,
     command: &Command,
@@ -378,6 +417,7 @@ pub fn decide(
             }
             Ok(vec![Change::Linked { other: other_ticket.id, relation: *relation }])
         }
+        Command::Fire { .. } => Ok(Vec::new()),
         Command::Merge { into } => {
             permit(definition, ticket, actor, Duty::Work)?;
             let original = other_ticket(ctx, ticket, *into, "into")?;
@@ -546,11 +586,20 @@ fn reopen(
             Ok(vec![Change::Reopened { reason: reason.clone() }])
         }
         Status::Closed => {
-            // Back to where it was before closing, bound by that stage's RACI.
+            // Back to where work was before closing, bound by that stage's RACI. A stage where
+            // the ticket counted as resolved (a survey) is no place for reopened work: go
+            // where it leads back to.
+            let is_work = |id: &str| definition.stages.get(id).is_some_and(|s| !s.terminal && !s.resolved);
             let back = ticket
                 .previous_stage
-                .clone()
-                .filter(|s| definition.stages.get(s.as_str()).is_some_and(|stage| !stage.terminal))
+                .as_deref()
+                .and_then(|previous| {
+                    if is_work(previous) {
+                        return Some(previous.to_string());
+                    }
+                    let stage = definition.stages.get(previous)?;
+                    stage.transitions.iter().map(|t| t.to.get_ref()).find(|to| is_work(to)).cloned()
+                })
                 .unwrap_or_else(|| start_stage(ctx.workflow));
             let mut there = ticket.clone();
             there.stage.clone_from(&back);

@@ -232,6 +232,71 @@ pub enum Change {
         /// The original.
         into: TicketId,
     },
+    /// An SLA clock started (or restarted).
+    SlaStarted {
+        /// The clock: `first_response`, `resolution` or `stage:ID`.
+        clock: String,
+        /// Business time allowed, in seconds.
+        target_secs: u64,
+    },
+    /// An SLA clock paused (the ticket waits on the customer).
+    SlaPaused {
+        /// The clock.
+        clock: String,
+        /// Business time used so far, in seconds.
+        used_secs: u64,
+    },
+    /// A paused SLA clock runs again.
+    SlaResumed {
+        /// The clock.
+        clock: String,
+    },
+    /// The time allowed changed (the priority changed).
+    SlaTargetChanged {
+        /// The clock.
+        clock: String,
+        /// Business time now allowed, in seconds.
+        target_secs: u64,
+    },
+    /// An SLA clock reached its warning point.
+    SlaWarned {
+        /// The clock.
+        clock: String,
+        /// Who was told.
+        notify: Vec<String>,
+    },
+    /// An SLA clock ran out.
+    SlaBreached {
+        /// The clock.
+        clock: String,
+    },
+    /// An escalation level after a breach was reached.
+    SlaEscalated {
+        /// The clock.
+        clock: String,
+        /// The level, from 1.
+        level: u32,
+        /// Who was told.
+        notify: Vec<String>,
+    },
+    /// A reminder that a breached clock still waits for someone to act.
+    SlaReminded {
+        /// The clock.
+        clock: String,
+        /// Reminders sent so far, this one included.
+        count: u32,
+        /// Who was told.
+        notify: Vec<String>,
+    },
+    /// An SLA clock stopped: met in time, or done late.
+    SlaStopped {
+        /// The clock.
+        clock: String,
+        /// Business time taken, in seconds.
+        business_secs: u64,
+        /// Whether it was met within the time allowed.
+        met: bool,
+    },
 }
 
 impl Change {
@@ -253,6 +318,15 @@ impl Change {
             Self::Reopened { .. } => "reopened",
             Self::Linked { .. } => "linked",
             Self::Merged { .. } => "merged",
+            Self::SlaStarted { .. } => "sla_started",
+            Self::SlaPaused { .. } => "sla_paused",
+            Self::SlaResumed { .. } => "sla_resumed",
+            Self::SlaTargetChanged { .. } => "sla_target_changed",
+            Self::SlaWarned { .. } => "sla_warned",
+            Self::SlaBreached { .. } => "sla_breached",
+            Self::SlaEscalated { .. } => "sla_escalated",
+            Self::SlaReminded { .. } => "sla_reminded",
+            Self::SlaStopped { .. } => "sla_stopped",
         }
     }
 }

@@ -82,6 +82,42 @@ pub struct Link {
     pub relation: Relation,
 }
 
+/// The state of one SLA clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SlaClock {
+    /// Business time allowed, in seconds.
+    pub target_secs: u64,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Business time used before the current running stretch, in seconds.
+    pub used_secs: u64,
+    /// When the current running stretch began; `None` while paused or stopped.
+    pub running_since: Option<DateTime<Utc>>,
+    /// Whether the warning was sent.
+    pub warned: bool,
+    /// When it ran out.
+    pub breached_at: Option<DateTime<Utc>>,
+    /// Escalation levels reached.
+    pub level: u32,
+    /// Reminders sent.
+    pub reminders: u32,
+    /// When the last escalation or reminder went out.
+    pub last_alert_at: Option<DateTime<Utc>>,
+    /// When it stopped, if it did.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Business time taken, once stopped.
+    pub business_secs: Option<u64>,
+    /// Met in time, once stopped.
+    pub met: Option<bool>,
+}
+
+impl SlaClock {
+    /// Whether the clock still counts (running or paused).
+    pub fn is_active(&self) -> bool {
+        self.stopped_at.is_none()
+    }
+}
+
 /// A ticket snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ticket {
@@ -150,6 +186,12 @@ pub struct Ticket {
     pub resolved_at: Option<DateTime<Utc>>,
     /// When it was closed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// SLA clocks by name (`first_response`, `resolution`, `stage:ID`).
+    #[serde(default)]
+    pub slas: BTreeMap<String, SlaClock>,
+    /// The last time staff (an agent or admin) did something on the ticket.
+    #[serde(default)]
+    pub staff_activity_at: Option<DateTime<Utc>>,
 }
 
 impl Ticket {
@@ -205,6 +247,8 @@ impl Ticket {
             first_response_at: None,
             resolved_at: None,
             closed_at: None,
+            slas: BTreeMap::new(),
+            staff_activity_at: None,
         })
     }
 
@@ -222,6 +266,9 @@ impl Ticket {
     pub fn apply(&mut self, event: &Event) {
         self.revision = event.revision;
         self.updated_at = event.at;
+        if matches!(event.actor.kind, ActorKind::Agent | ActorKind::Admin) {
+            self.staff_activity_at = Some(event.at);
+        }
         match &event.change {
             Change::Opened { .. } => {}
             Change::FormSaved { form, values } => {
@@ -299,6 +346,70 @@ impl Ticket {
                 self.status = Status::Merged;
                 self.closed_at = Some(event.at);
                 self.links.insert(Link { ticket: *into, relation: Relation::DuplicateOf });
+            }
+            Change::SlaStarted { clock, target_secs } => {
+                let started = SlaClock {
+                    target_secs: *target_secs,
+                    started_at: event.at,
+                    used_secs: 0,
+                    running_since: Some(event.at),
+                    warned: false,
+                    breached_at: None,
+                    level: 0,
+                    reminders: 0,
+                    last_alert_at: None,
+                    stopped_at: None,
+                    business_secs: None,
+                    met: None,
+                };
+                self.slas.insert(clock.clone(), started);
+            }
+            Change::SlaPaused { clock, used_secs } => {
+                if let Some(sla) = self.slas.get_mut(clock) {
+                    sla.used_secs = *used_secs;
+                    sla.running_since = None;
+                }
+            }
+            Change::SlaResumed { clock } => {
+                if let Some(sla) = self.slas.get_mut(clock) {
+                    sla.running_since = Some(event.at);
+                }
+            }
+            Change::SlaTargetChanged { clock, target_secs } => {
+                if let Some(sla) = self.slas.get_mut(clock) {
+                    sla.target_secs = *target_secs;
+                }
+            }
+            Change::SlaWarned { clock, .. } => {
+                if let Some(sla) = self.slas.get_mut(clock) {
+                    sla.warned = true;
+                }
+            }
+            Change::SlaBreached { clock } => {
+                if let Some(sla) = self.slas.get_mut(clock) {
+                    sla.breached_at = Some(event.at);
+                    sla.last_alert_at = Some(event.at);
+                }
+            }
+            Change::SlaEscalated { clock, level, .. } => {
+                if let Some(sla) = self.slas.get_mut(clock) {
+                    sla.level = *level;
+                    sla.last_alert_at = Some(event.at);
+                }
+            }
+            Change::SlaReminded { clock, count, .. } => {
+                if let Some(sla) = self.slas.get_mut(clock) {
+                    sla.reminders = *count;
+                    sla.last_alert_at = Some(event.at);
+                }
+            }
+            Change::SlaStopped { clock, business_secs, met } => {
+                if let Some(sla) = self.slas.get_mut(clock) {
+                    sla.running_since = None;
+                    sla.stopped_at = Some(event.at);
+                    sla.business_secs = Some(*business_secs);
+                    sla.met = Some(*met);
+                }
             }
         }
     }

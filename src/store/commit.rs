@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use sled::Transactional;
 use sled::transaction::TransactionError;
 
+use super::outbox::OutboxMessage;
 use super::{Store, StoreError, encode, indexes, keys};
 use crate::engine::{Customer, CustomerId, Event, Ticket, TicketId};
 
@@ -40,12 +41,22 @@ pub struct Batch {
     pub sequences: Vec<(String, u64)>,
     /// Idempotency keys used: key (see [`keys::idempotency`]) → ticket and request digest.
     pub idempotency: Vec<(Vec<u8>, TicketId, Vec<u8>)>,
+    /// Timers armed (keys of [`super::timers::key`]).
+    pub timers_armed: Vec<Vec<u8>>,
+    /// Timers fired or cancelled.
+    pub timers_removed: Vec<Vec<u8>>,
+    /// Messages queued.
+    pub outbox: Vec<OutboxMessage>,
 }
 
 impl Batch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.tickets.is_empty() && self.customers.is_empty()
+        self.events.is_empty()
+            && self.tickets.is_empty()
+            && self.customers.is_empty()
+            && self.timers_armed.is_empty()
+            && self.timers_removed.is_empty()
     }
 }
 
@@ -60,6 +71,8 @@ enum Tree {
     Index = 5,
     Meta = 6,
     Idempotency = 7,
+    Timers = 8,
+    Outbox = 9,
 }
 
 type Write = (Tree, Vec<u8>, Option<Vec<u8>>);
@@ -96,6 +109,11 @@ fn writes(batch: &Batch) -> Result<Vec<Write>, StoreError> {
         value.extend_from_slice(digest);
         out.push((Tree::Idempotency, key.clone(), Some(value)));
     }
+    out.extend(batch.timers_removed.iter().map(|key| (Tree::Timers, key.clone(), None)));
+    out.extend(batch.timers_armed.iter().map(|key| (Tree::Timers, key.clone(), Some(Vec::new()))));
+    for message in &batch.outbox {
+        out.push((Tree::Outbox, super::outbox::key(message.id).to_vec(), Some(encode(message)?)));
+    }
     for (workflow, last) in &batch.sequences {
         out.push((Tree::Meta, keys::sequence(workflow), Some(last.to_be_bytes().to_vec())));
     }
@@ -125,6 +143,8 @@ impl Store {
             &self.index,
             &self.meta,
             &self.idempotency,
+            &self.timers,
+            &self.outbox,
         ];
         trees
             .transaction(|views| {
@@ -143,7 +163,6 @@ impl Store {
                     StoreError::Corrupt { what: "transaction".into(), reason: "aborted".into() }
                 }
             })?;
-        self.db.flush()?;
         Ok(())
     }
 }

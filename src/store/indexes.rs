@@ -6,8 +6,8 @@
 use crate::engine::Ticket;
 
 /// Indexes a ticket list can be filtered by.
-pub const NAMES: [&str; 9] =
-    ["workflow", "stage", "status", "assignee", "customer", "category", "priority", "queue", "unassigned"];
+pub const NAMES: [&str; 10] =
+    ["workflow", "stage", "stage_id", "status", "assignee", "customer", "category", "priority", "queue", "unassigned"];
 
 /// The (index, value) pairs of `ticket`. `stage` values are `workflow/stage`, since stage ids
 /// repeat across workflows.
@@ -15,6 +15,7 @@ pub fn entries(ticket: &Ticket) -> Vec<(&'static str, String)> {
     let mut entries = vec![
         ("workflow", ticket.workflow.clone()),
         ("stage", format!("{}/{}", ticket.workflow, ticket.stage)),
+        ("stage_id", ticket.stage.clone()),
         ("status", ticket.status.as_str().to_string()),
         ("customer", ticket.customer.to_string()),
         ("priority", ticket.priority.clone()),

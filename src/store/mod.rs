@@ -8,7 +8,9 @@
 pub mod commit;
 pub mod indexes;
 pub mod keys;
+pub mod outbox;
 pub mod query;
+pub mod timers;
 pub mod tokens;
 
 use std::collections::BTreeMap;
@@ -101,6 +103,8 @@ pub struct Store {
     meta: sled::Tree,
     idempotency: sled::Tree,
     tokens: sled::Tree,
+    timers: sled::Tree,
+    outbox: sled::Tree,
 }
 
 impl Store {
@@ -124,6 +128,8 @@ impl Store {
             meta: db.open_tree("meta")?,
             idempotency: db.open_tree("idempotency")?,
             tokens: db.open_tree("tokens")?,
+            timers: db.open_tree("timers")?,
+            outbox: db.open_tree("outbox")?,
             db,
         })
     }

@@ -52,7 +52,8 @@ impl ListFilter {
                 .assignee
                 .as_deref()
                 .is_none_or(|a| ticket.assignee.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(a)))
-            && (!self.unassigned || ticket.assignee.is_none())
+            // "Unassigned" is open work nobody has, as the `unassigned` index holds it.
+            && (!self.unassigned || (ticket.assignee.is_none() && !ticket.status.is_finished()))
             && self.customer.is_none_or(|c| c == ticket.customer)
             && self.category.as_deref().is_none_or(|c| ticket.category.as_deref() == Some(c))
             && eq(&self.priority, &ticket.priority)
@@ -70,6 +71,9 @@ impl ListFilter {
         if let (Some(workflow), Some(stage)) = (&self.workflow, &self.stage) {
             return Some(("stage", format!("{workflow}/{stage}")));
         }
+        if let Some(stage) = &self.stage {
+            return Some(("stage_id", stage.clone()));
+        }
         if self.unassigned {
             return Some(("unassigned", "yes".to_string()));
         }
@@ -79,11 +83,12 @@ impl ListFilter {
         if let Some(category) = &self.category {
             return Some(("category", category.clone()));
         }
-        if let Some(status) = self.status {
-            return Some(("status", status.as_str().to_string()));
-        }
+        // Most tickets are open and of normal priority: the least selective indexes come last.
         if let Some(priority) = &self.priority {
             return Some(("priority", priority.clone()));
+        }
+        if let Some(status) = self.status {
+            return Some(("status", status.as_str().to_string()));
         }
         self.workflow.as_ref().map(|w| ("workflow", w.clone()))
     }
@@ -97,6 +102,10 @@ pub struct Page {
     /// Cursor of the next page, if there is one.
     pub next: Option<TicketId>,
 }
+
+/// Most index entries one page looks at. Filters that match rarely among many tickets return
+/// a short (even empty) page with a cursor to go on, so no request scans without bound.
+pub const MAX_SCAN: usize = 20_000;
 
 impl Store {
     /// A ticket's snapshot.
@@ -147,10 +156,22 @@ impl Store {
             .collect()
     }
 
-    /// A customer's history, newest ticket first.
-    pub fn history(&self, customer: CustomerId) -> Result<History, StoreError> {
+    /// A customer's tickets opened at or after `since`, newest first. Ticket ids sort by
+    /// creation time, so only that part of the customer's index is read, however long their
+    /// history is.
+    pub fn history(&self, customer: CustomerId, since: DateTime<Utc>) -> Result<History, StoreError> {
+        let prefix = keys::index_prefix("customer", &customer.to_string());
+        let mut from = prefix.clone();
+        from.extend_from_slice(&keys::ulid_bytes(Ulid::from_parts(since.timestamp_millis().max(0) as u64, 0)));
+        let ids: Vec<TicketId> = self
+            .index
+            .range(from..prefix_end_key(&prefix))
+            .keys()
+            .filter_map(|key| key.ok().and_then(|k| keys::ulid_from(&k[k.len().saturating_sub(16)..])))
+            .map(TicketId)
+            .collect();
         let mut tickets = Vec::new();
-        for id in self.customer_tickets(customer)?.into_iter().rev() {
+        for id in ids.into_iter().rev() {
             if let Some(ticket) = self.ticket(id)? {
                 tickets.push(PastTicket {
                     id,
@@ -210,7 +231,12 @@ impl Store {
             if filter.newest_first { Box::new(range.rev()) } else { Box::new(range) };
         let mut tickets = Vec::with_capacity(limit.min(1_000));
         let mut next = None;
-        for item in iter {
+        let mut last_seen = None;
+        for (scanned, item) in iter.enumerate() {
+            if scanned == MAX_SCAN {
+                next = last_seen;
+                break;
+            }
             let (key, value) = item?;
             let ticket: Ticket = if !by_index {
                 decode(&value, "ticket")?
@@ -219,6 +245,7 @@ impl Store {
                 let Some(ticket) = self.ticket(TicketId(id))? else { continue };
                 ticket
             };
+            last_seen = Some(ticket.id);
             if !filter.matches(&ticket) {
                 continue;
             }
@@ -239,6 +266,14 @@ impl Store {
                 .map(TicketId)
                 .ok_or_else(|| StoreError::Corrupt { what: "ticket key".into(), reason: "not 16 bytes".into() })
         })
+    }
+}
+
+/// The first key after every key starting with `prefix`, as a key.
+fn prefix_end_key(prefix: &[u8]) -> Vec<u8> {
+    match prefix_end(prefix) {
+        Bound::Excluded(end) => end,
+        _ => vec![u8::MAX; prefix.len() + 17],
     }
 }
 

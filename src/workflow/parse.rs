@@ -37,6 +37,9 @@ pub struct Parsed {
     pub dropped: HashSet<String>,
 }
 
+/// Most syntax errors reported for one file.
+const MAX_SYNTAX_ERRORS: usize = 10;
+
 /// Most structure errors a file may report before parsing gives up.
 const MAX_PROBLEMS: usize = 100;
 
@@ -44,14 +47,23 @@ const MAX_PROBLEMS: usize = 100;
 pub fn parse(file: &Path, source: &Arc<str>) -> Parsed {
     let (root, syntax_errors) = DeTable::parse_recoverable(source);
     if !syntax_errors.is_empty() {
-        let problems = syntax_errors
+        // One unclosed bracket makes every later line look wrong: the first few errors are
+        // the ones to fix.
+        let mut problems: Vec<Diagnostic> = syntax_errors
             .iter()
+            .take(MAX_SYNTAX_ERRORS)
             .map(|e| {
                 let span = e.span().unwrap_or(0..0);
                 Diagnostic::new(Severity::Error, file, source, span, syntax_message(e.message()))
                     .with_hint("this is not valid TOML; see https://toml.io for the syntax")
             })
             .collect();
+        if syntax_errors.len() > MAX_SYNTAX_ERRORS
+            && let Some(last) = problems.last_mut()
+        {
+            let more = syntax_errors.len() - MAX_SYNTAX_ERRORS;
+            last.hint = Some(format!("{more} more syntax errors follow, probably caused by these; fix these first"));
+        }
         return Parsed { model: None, problems, dropped: HashSet::new() };
     }
 

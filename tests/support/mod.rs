@@ -45,7 +45,20 @@ pub struct Desk {
 impl Desk {
     /// Opens the store in `data` and loads the workflows of `workflows`.
     pub fn start(data: &Path, workflows: &Path, clock: ManualClock) -> Self {
-        let store = Store::open(&StoreConfig::new(data)).expect("open store");
+        // sled's background threads may hold the previous handle's file lock for a moment
+        // after it is dropped; a new process never sees that, a test restarting in-process does.
+        let mut attempts = 0;
+        let store = loop {
+            match Store::open(&StoreConfig::new(data)) {
+                Ok(store) => break store,
+                Err(error) if attempts < 50 => {
+                    attempts += 1;
+                    eprintln!("store not free yet ({error}); retrying");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(error) => panic!("open store: {error}"),
+            }
+        };
         let registry = Arc::new(Registry::load(store.clone(), workflows).expect("load workflows"));
         let (writer, thread) = Writer::start(registry.clone(), Arc::new(clock.clone()));
         Self { store, registry, writer, clock, thread: Some(thread) }

@@ -1,0 +1,203 @@
+//! Which messages an event causes: SLA warnings, escalations and reminders to the people the
+//! workflow names, and the workflow's `[[notifications]]` (ticket received, stage entered, ...).
+//!
+//! A notice says who gets which template with which values, and from when it may be sent
+//! (escalation mail can be held until business hours). Rendering and delivery are done
+//! elsewhere; the writer stores notices in the outbox with the event that caused them.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::customer::Customer;
+use super::event::{ActorKind, Change, Event};
+use super::sla;
+use super::ticket::Ticket;
+use crate::workflow::model::{EventKind, WorkflowFile};
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// Template name.
+    pub template: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Values for the template.
+    pub context: serde_json::Value,
+    /// Not before.
+    pub not_before: DateTime<Utc>,
+}
+
+/// Human text of a business duration: `3h 20m`.
+pub fn human(duration: chrono::Duration) -> String {
+    let minutes = duration.num_minutes().max(0);
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h {m}m"),
+    }
+}
+
+/// The name of a clock for people.
+pub fn clock_label(workflow: &WorkflowFile, clock: &str) -> String {
+    match clock {
+        sla::FIRST_RESPONSE => "first response".to_string(),
+        sla::RESOLUTION => "resolution".to_string(),
+        other => {
+            let stage = other.strip_prefix("stage:").unwrap_or(other);
+            let name = workflow.stages.get(stage).and_then(|s| s.name.clone()).unwrap_or_else(|| stage.to_string());
+            format!("stage \"{name}\"")
+        }
+    }
+}
+
+fn kind_of(event: &Event) -> Option<EventKind> {
+    Some(match &event.change {
+        Change::Opened { .. } => EventKind::TicketOpened,
+        Change::Assigned { .. } => EventKind::Assigned,
+        Change::Commented { public: true, .. } if matches!(event.actor.kind, ActorKind::Agent | ActorKind::Admin) => {
+            EventKind::PublicReply
+        }
+        Change::Commented { public: false, .. } => EventKind::InternalNote,
+        Change::ApprovalRequested { .. } => EventKind::ApprovalRequested,
+        Change::Approved { .. } => EventKind::ApprovalGiven,
+        Change::SlaWarned { .. } => EventKind::SlaWarning,
+        Change::SlaBreached { .. } => EventKind::SlaBreached,
+        Change::Resolved { .. } => EventKind::Resolved,
+        Change::Closed => EventKind::Closed,
+        Change::Reopened { .. } => EventKind::Reopened,
+        _ => return None,
+    })
+}
+
+/// The notices `event` causes, for `ticket` as it is after the event.
+pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Customer>, event: &Event) -> Vec<Notice> {
+    let mut out = Vec::new();
+    let base = json!({
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "stage": ticket.stage,
+        "stage_name": workflow.stages.get(ticket.stage.as_str()).and_then(|s| s.name.clone()).unwrap_or_else(|| ticket.stage.clone()),
+        "priority": ticket.priority,
+        "assignee": ticket.assignee,
+        "customer": customer.map(|c| c.name.clone()),
+        "workflow": workflow.name,
+    });
+    let with = |extra: serde_json::Value| {
+        let mut context = base.clone();
+        if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
+            target.extend(extra.clone());
+        }
+        context
+    };
+    let responsible = sla::recipients(workflow, ticket, customer, &["responsible"]);
+    // SLA alerts: to the people the clock names, held until business hours if it says so.
+    let alert = |clock: &str, template: &str, notify: &[String], subject: String, extra: serde_json::Value| {
+        let definition = sla::definition(workflow, clock)?;
+        let calendar = sla::calendar(workflow, definition);
+        // Held until people work: the workflow's calendar (a 24x7 clock still mails in office hours).
+        let office = workflow
+            .calendar
+            .as_ref()
+            .and_then(|name| workflow.calendars.get(name.get_ref().as_str()))
+            .map_or_else(|| calendar.clone(), super::calendar::BusinessCalendar::from_definition);
+        let not_before = if definition.business_hours_mail { office.next_open(event.at) } else { event.at };
+        let state = ticket.slas.get(clock)?;
+        let late = state.breached_at.map(|at| calendar.elapsed(at, event.at));
+        let deadline = sla::deadline(state, &calendar);
+        let context = with(json!({
+            "clock": clock_label(workflow, clock),
+            "deadline": deadline.or(state.breached_at),
+            "late_by": late.map(human),
+            "responsible": responsible,
+        }));
+        let mut context = context;
+        if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
+            target.extend(extra.clone());
+        }
+        Some(Notice { template: template.to_string(), to: notify.to_vec(), subject, context, not_before })
+    };
+    match &event.change {
+        Change::SlaWarned { clock, notify } => {
+            let subject = format!("[{}] SLA warning: {} is due soon", ticket.number, clock_label(workflow, clock));
+            out.extend(alert(clock, "sla_warning", notify, subject, json!({})));
+        }
+        Change::SlaEscalated { clock, level, notify } => {
+            let late = ticket
+                .slas
+                .get(clock.as_str())
+                .and_then(|s| s.breached_at)
+                .zip(sla::definition(workflow, clock))
+                .map(|(at, d)| human(sla::calendar(workflow, d).elapsed(at, event.at)))
+                .unwrap_or_default();
+            let subject = format!(
+                "[{}] Escalation level {level}: {} overdue by {late} (business time)",
+                ticket.number,
+                clock_label(workflow, clock)
+            );
+            out.extend(alert(clock, "sla_escalation", notify, subject, json!({ "level": level })));
+        }
+        Change::SlaReminded { clock, count, notify } => {
+            let subject =
+                format!("[{}] Reminder {count}: {} is still overdue", ticket.number, clock_label(workflow, clock));
+            out.extend(alert(clock, "sla_reminder", notify, subject, json!({ "reminder": count })));
+        }
+        // Without escalation levels a breach would pass unnoticed: tell the stage's owners.
+        Change::SlaBreached { clock } if sla::definition(workflow, clock).is_some_and(|d| d.escalate.is_empty()) => {
+            let to = sla::recipients(workflow, ticket, customer, &["responsible", "accountable"]);
+            let subject = format!("[{}] SLA breached: {}", ticket.number, clock_label(workflow, clock));
+            out.extend(alert(clock, "sla_breach", &to, subject, json!({})));
+        }
+        _ => {}
+    }
+    {
+        for rule in &workflow.notifications {
+            let kind = *rule.on.get_ref();
+            let stage_is = |stage: &str| rule.stage.as_ref().is_none_or(|s| s.get_ref() == stage);
+            let matches = match (&event.change, kind) {
+                (Change::StageChanged { to, .. }, EventKind::StageEntered) => stage_is(to),
+                (Change::StageChanged { from, .. }, EventKind::StageLeft) => stage_is(from),
+                _ => kind_of(event) == Some(kind),
+            };
+            if !matches {
+                continue;
+            }
+            let names: Vec<&str> = rule.notify.iter().map(|n| n.get_ref().as_str()).collect();
+            let to = sla::recipients(workflow, ticket, customer, &names);
+            if to.is_empty() {
+                continue;
+            }
+            let (default_template, subject) = match kind {
+                EventKind::TicketOpened => {
+                    ("ticket_received", format!("[{}] We received your request: {}", ticket.number, ticket.subject))
+                }
+                EventKind::Resolved => ("resolved", format!("[{}] Your request is resolved", ticket.number)),
+                EventKind::Closed => ("closed", format!("[{}] Closed: {}", ticket.number, ticket.subject)),
+                EventKind::Reopened => ("reopened", format!("[{}] Reopened: {}", ticket.number, ticket.subject)),
+                EventKind::StageEntered => (
+                    "stage_entered",
+                    format!(
+                        "[{}] {}: now in \"{}\"",
+                        ticket.number,
+                        ticket.subject,
+                        base["stage_name"].as_str().unwrap_or_default()
+                    ),
+                ),
+                EventKind::ApprovalRequested => {
+                    ("approval_requested", format!("[{}] Your approval is needed", ticket.number))
+                }
+                _ => ("ticket_update", format!("[{}] {}", ticket.number, ticket.subject)),
+            };
+            let template = rule.template.as_ref().map_or(default_template.to_string(), |t| t.get_ref().clone());
+            out.push(Notice {
+                template,
+                to,
+                subject,
+                context: with(json!({ "event": event.change.kind() })),
+                not_before: event.at,
+            });
+        }
+    }
+    out
+}

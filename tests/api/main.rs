@@ -1,0 +1,14 @@
+//! API tests: the real server on `127.0.0.1:0` with a temporary database and a manual clock,
+//! driven over HTTP. One binary for all of them (`cargo test --test api`); each test starts its
+//! own server with `helpers::spawn_app()`.
+
+mod auth;
+mod customers;
+mod errors;
+mod helpers;
+mod listing;
+mod openapi;
+mod system;
+mod tickets;
+mod walk;
+mod workflows;
