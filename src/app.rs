@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState, Limits};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::jobs::Jobs;
 use crate::registry::{Registry, RegistryError};
 use crate::scheduler::Scheduler;
 use crate::store::tokens::{TokenRecord, TokenRole};
@@ -52,6 +53,7 @@ pub struct Application {
     writer_thread: JoinHandle<()>,
     store: Store,
     scheduler: Scheduler,
+    jobs: Jobs,
     /// The first administrator token, when the database had none (shown once).
     pub initial_admin_token: Option<String>,
 }
@@ -84,6 +86,7 @@ impl Application {
         }
         let (writer, writer_thread) = Writer::start(registry.clone(), clock.clone());
         let scheduler = Scheduler::new(store.clone(), writer.clone(), clock.clone());
+        let jobs = Jobs::new(store.clone(), registry.clone(), clock.clone());
         let mut state = AppState {
             writer: writer.clone(),
             store: store.clone(),
@@ -110,7 +113,7 @@ impl Application {
             state.public_url = Arc::from(format!("http://{host}").as_str());
         }
         let router = api::router(state, limits);
-        Ok(Self { listener, router, writer, writer_thread, store, scheduler, initial_admin_token })
+        Ok(Self { listener, router, writer, writer_thread, store, scheduler, jobs, initial_admin_token })
     }
 
     /// The timer loop, for tests that fire timers by hand with a manual clock.
@@ -126,13 +129,14 @@ impl Application {
     /// Serves until `shutdown` completes; then finishes requests in flight, lets the writer
     /// answer everything it accepted, and flushes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, writer, writer_thread, store, scheduler, .. } = self;
+        let Self { listener, router, writer, writer_thread, store, scheduler, jobs, .. } = self;
         let stop = CancellationToken::new();
         let timers = tokio::spawn(scheduler.run(stop.clone()));
+        let cron = tokio::spawn(jobs.run_loop(stop.clone()));
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         stop.cancel();
-        if timers.await.is_err() {
-            tracing::error!("the timer loop panicked");
+        if timers.await.is_err() || cron.await.is_err() {
+            tracing::error!("the timer or job loop panicked");
         }
         // The router (and its writer handles) is gone; dropping ours lets the writer drain.
         drop(writer);

@@ -25,6 +25,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod jobs;
 pub mod registry;
 pub mod scheduler;
 pub mod simulate;

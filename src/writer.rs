@@ -264,6 +264,7 @@ impl Group {
             timers_armed: Vec::new(),
             timers_removed: Vec::new(),
             outbox: Vec::new(),
+            job_runs: Vec::new(),
         }
     }
 }
@@ -325,7 +326,7 @@ impl State {
                     self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
                 batch.outbox.push(OutboxMessage {
                     id,
-                    ticket: ticket.id,
+                    ticket: Some(ticket.id),
                     number: ticket.number.clone(),
                     revision: event.revision,
                     template: notice.template,

@@ -47,6 +47,8 @@ pub struct Batch {
     pub timers_removed: Vec<Vec<u8>>,
     /// Messages queued.
     pub outbox: Vec<OutboxMessage>,
+    /// Scheduled jobs run: workflow, job, when.
+    pub job_runs: Vec<(String, String, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl Batch {
@@ -57,6 +59,8 @@ impl Batch {
             && self.customers.is_empty()
             && self.timers_armed.is_empty()
             && self.timers_removed.is_empty()
+            && self.outbox.is_empty()
+            && self.job_runs.is_empty()
     }
 }
 
@@ -113,6 +117,9 @@ fn writes(batch: &Batch) -> Result<Vec<Write>, StoreError> {
     out.extend(batch.timers_armed.iter().map(|key| (Tree::Timers, key.clone(), Some(Vec::new()))));
     for message in &batch.outbox {
         out.push((Tree::Outbox, super::outbox::key(message.id).to_vec(), Some(encode(message)?)));
+    }
+    for (workflow, job, at) in &batch.job_runs {
+        out.push((Tree::Meta, keys::job(workflow, job), Some(at.timestamp_millis().to_be_bytes().to_vec())));
     }
     for (workflow, last) in &batch.sequences {
         out.push((Tree::Meta, keys::sequence(workflow), Some(last.to_be_bytes().to_vec())));

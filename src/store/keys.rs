@@ -12,6 +12,7 @@
 //! | `index` | index name 0 value 0 ticket id (16) | empty |
 //! | `workflows` | workflow id 0 version | stored definition (JSON) |
 //! | `meta` | `seq` 0 workflow id | last ticket number (u64 BE) |
+//! | `meta` | `job` 0 workflow id 0 job id | last run, ms since 1970 (i64 BE) |
 //! | `idempotency` | caller 0 idempotency key | ticket id (16) ++ SHA-256 of the request (32) |
 //!
 //! Index names and values are in [`super::indexes`]. Listing an index value walks its keys in
@@ -89,6 +90,11 @@ pub fn workflow_prefix(id: &str) -> Vec<u8> {
 /// Key of a workflow's ticket-number counter.
 pub fn sequence(workflow: &str) -> Vec<u8> {
     joined(&[b"seq", workflow.as_bytes()])
+}
+
+/// Key of a scheduled job's last run (in `meta`).
+pub fn job(workflow: &str, job: &str) -> Vec<u8> {
+    joined(&[b"job", workflow.as_bytes(), job.as_bytes()])
 }
 
 /// Key of an idempotency key, per caller (two callers may pick the same key).

@@ -176,6 +176,15 @@ impl Store {
         }))
     }
 
+    /// When a scheduled job last ran.
+    pub fn job_last_run(&self, workflow: &str, job: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(self
+            .meta
+            .get(keys::job(workflow, job))?
+            .and_then(|bytes| bytes.as_ref().try_into().ok().map(i64::from_be_bytes))
+            .and_then(chrono::DateTime::from_timestamp_millis))
+    }
+
     /// The last ticket number given out in a workflow.
     pub fn sequence(&self, workflow: &str) -> Result<u64, StoreError> {
         Ok(self

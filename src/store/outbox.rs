@@ -31,9 +31,9 @@ pub struct OutboxMessage {
     /// Id; also the stable Message-ID of the email.
     #[schema(value_type = String)]
     pub id: Ulid,
-    /// The ticket it is about.
-    pub ticket: TicketId,
-    /// The ticket's number.
+    /// The ticket it is about (none for a digest).
+    pub ticket: Option<TicketId>,
+    /// The ticket's number (empty for a digest).
     pub number: String,
     /// Revision of the event that caused it.
     pub revision: u64,
@@ -69,12 +69,17 @@ impl Store {
         self.outbox.iter().values().take(limit).map(|bytes| decode(&bytes?, "outbox message")).collect()
     }
 
+    /// Messages of one template, oldest first.
+    pub fn outbox_with_template(&self, template: &str) -> Result<Vec<OutboxMessage>, StoreError> {
+        Ok(self.outbox(usize::MAX)?.into_iter().filter(|m| m.template == template).collect())
+    }
+
     /// A ticket's messages, oldest first.
     pub fn outbox_of(&self, ticket: TicketId) -> Result<Vec<OutboxMessage>, StoreError> {
         let mut found = Vec::new();
         for bytes in self.outbox.iter().values() {
             let message: OutboxMessage = decode(&bytes?, "outbox message")?;
-            if message.ticket == ticket {
+            if message.ticket == Some(ticket) {
                 found.push(message);
             }
         }

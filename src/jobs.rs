@@ -1,0 +1,259 @@
+//! Scheduled jobs of the workflows (`[jobs.*]`, cron): a daily digest of open and breached
+//! tickets, a follow-up to customers some days after closure, a survey of a sample of closed
+//! tickets.
+//!
+//! Each job's last run is stored, so a job knows what it missed: at start, a job that came due
+//! while the server was down runs once (`catch_up = true`, the default), never once per missed
+//! occurrence. A run queues its messages in the outbox and records the run in one transaction.
+//! Jobs read the store; they never change tickets.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use ulid::Ulid;
+
+use crate::clock::Clock;
+use crate::engine::{Status, Ticket};
+use crate::registry::Registry;
+use crate::store::outbox::{DeliveryState, OutboxMessage};
+use crate::store::{Batch, ListFilter, Store, StoreError};
+use crate::workflow::Workflow;
+use crate::workflow::model::{Job, JobAction};
+
+/// Longest the job loop sleeps before looking again.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobRuns {
+    /// `workflow/job` of every job that ran.
+    pub ran: Vec<String>,
+    /// Messages queued.
+    pub messages: usize,
+}
+
+/// Runs the scheduled jobs of the current workflows.
+#[derive(Clone)]
+pub struct Jobs {
+    store: Store,
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+}
+
+fn timezone(workflow: &Workflow, job: &Job) -> Tz {
+    if let Some(tz) = &job.timezone {
+        return tz.get_ref().0;
+    }
+    let definition = &workflow.definition;
+    definition
+        .calendar
+        .as_ref()
+        .and_then(|c| definition.calendars.get(c.get_ref().as_str()))
+        .map_or(Tz::UTC, |c| c.timezone.0)
+}
+
+/// The first occurrence of `job` after `after`.
+pub fn next_run(workflow: &Workflow, job: &Job, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let tz = timezone(workflow, job);
+    job.schedule.get_ref().schedule().after(&after.with_timezone(&tz)).next().map(|t| t.to_utc())
+}
+
+impl Jobs {
+    /// Jobs over the store and the registry's workflows.
+    pub fn new(store: Store, registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, registry, clock }
+    }
+
+    /// Runs every job that came due since its last run (once, however many runs were missed).
+    /// A job never seen before starts counting from now.
+    pub fn tick(&self) -> Result<JobRuns, StoreError> {
+        let now = self.clock.now();
+        let mut runs = JobRuns::default();
+        let mut batch = Batch::default();
+        for workflow in self.registry.all_current() {
+            for (name, job) in &workflow.definition.jobs {
+                let name = name.get_ref();
+                let Some(last) = self.store.job_last_run(workflow.id(), name)? else {
+                    batch.job_runs.push((workflow.id().to_string(), name.clone(), now));
+                    continue;
+                };
+                let Some(next) = next_run(&workflow, job, last).filter(|next| *next <= now) else { continue };
+                // Two occurrences or more since the last run: it was missed (the server was
+                // down). It runs once, or not at all without `catch_up`.
+                let missed = next_run(&workflow, job, next).is_some_and(|second| second <= now);
+                if missed && !job.catch_up {
+                    batch.job_runs.push((workflow.id().to_string(), name.clone(), now));
+                    continue;
+                }
+                let messages = self.run(&workflow, name, job, last, now)?;
+                runs.messages += messages.len();
+                runs.ran.push(format!("{}/{name}", workflow.id()));
+                batch.outbox.extend(messages);
+                batch.job_runs.push((workflow.id().to_string(), name.clone(), now));
+            }
+        }
+        if !batch.job_runs.is_empty() {
+            self.store.commit(&batch)?;
+        }
+        Ok(runs)
+    }
+
+    fn tickets(&self, workflow: &str, status: Status) -> Result<Vec<Ticket>, StoreError> {
+        let filter = ListFilter { workflow: Some(workflow.into()), status: Some(status), ..ListFilter::default() };
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.store.list(&filter, cursor, 500)?;
+            all.extend(page.tickets);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    fn message(
+        template: &str,
+        ticket: Option<&Ticket>,
+        to: Vec<String>,
+        subject: String,
+        context: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> OutboxMessage {
+        OutboxMessage {
+            id: Ulid::from_datetime(now.into()),
+            ticket: ticket.map(|t| t.id),
+            number: ticket.map(|t| t.number.clone()).unwrap_or_default(),
+            revision: ticket.map_or(0, |t| t.revision),
+            template: template.to_string(),
+            to,
+            subject,
+            context,
+            not_before: now,
+            created_at: now,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
+    /// The messages one run of `job` sends.
+    fn run(
+        &self,
+        workflow: &Workflow,
+        name: &str,
+        job: &Job,
+        last: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let definition = &workflow.definition;
+        let mut out = Vec::new();
+        match job.action.get_ref() {
+            JobAction::Digest => {
+                let open = self.tickets(workflow.id(), Status::Open)?;
+                let mut by_stage: BTreeMap<String, usize> = BTreeMap::new();
+                let mut breached = Vec::new();
+                for ticket in &open {
+                    *by_stage.entry(ticket.stage.clone()).or_default() += 1;
+                    if ticket.slas.values().any(|c| c.is_active() && c.breached_at.is_some()) {
+                        breached.push(ticket.number.clone());
+                    }
+                }
+                let names: Vec<&str> = job.notify.iter().map(|n| n.get_ref().as_str()).collect();
+                let to = digest_recipients(definition, &names);
+                let subject = format!("[{}] Digest: {} open, {} breached", definition.name, open.len(), breached.len());
+                let context = json!({ "workflow": definition.name, "open": open.len(), "by_stage": by_stage, "breached": breached, "job": name });
+                out.push(Self::message("digest", None, to, subject, context, now));
+            }
+            JobAction::FollowUp => {
+                let after =
+                    chrono::Duration::from_std(job.after_closed.as_ref().map_or(Duration::ZERO, |d| d.get_ref().get()))
+                        .unwrap_or_default();
+                for ticket in self.tickets(workflow.id(), Status::Closed)? {
+                    let Some(closed) = ticket.closed_at else { continue };
+                    // Closed `after_closed` ago, counted since the previous run: each ticket once.
+                    if closed + after > last && closed + after <= now {
+                        let Some(email) = self.store.customer(ticket.customer)?.and_then(|c| c.email) else { continue };
+                        let subject = format!("[{}] How is everything since we closed your request?", ticket.number);
+                        let context = json!({ "number": ticket.number, "subject": ticket.subject, "job": name });
+                        out.push(Self::message(
+                            job.template.as_ref().map_or("follow_up", |t| t.get_ref()),
+                            Some(&ticket),
+                            vec![email],
+                            subject,
+                            context,
+                            now,
+                        ));
+                    }
+                }
+            }
+            JobAction::SurveySample => {
+                let share = job.sample.as_ref().map_or(1.0, |s| s.get_ref().fraction());
+                for ticket in self.tickets(workflow.id(), Status::Closed)? {
+                    let Some(closed) = ticket.closed_at else { continue };
+                    // A stable sample: the same ticket is in or out whenever it is looked at.
+                    let in_sample = (ticket.id.0.random() % 10_000) as f64 / 10_000.0 < share;
+                    if closed > last && closed <= now && in_sample {
+                        let Some(email) = self.store.customer(ticket.customer)?.and_then(|c| c.email) else { continue };
+                        let subject = format!("[{}] How did we do?", ticket.number);
+                        let context = json!({ "number": ticket.number, "subject": ticket.subject, "job": name });
+                        out.push(Self::message("survey", Some(&ticket), vec![email], subject, context, now));
+                    }
+                }
+            }
+        }
+        // Messages of one run share a time: ids in order.
+        let mut ids = ulid::Generator::new();
+        for message in &mut out {
+            message.id = ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
+        }
+        Ok(out)
+    }
+
+    /// Runs jobs as they come due until `stop` is cancelled.
+    pub async fn run_loop(self, stop: CancellationToken) {
+        loop {
+            let jobs = self.clone();
+            match tokio::task::spawn_blocking(move || jobs.tick()).await {
+                Ok(Ok(runs)) if !runs.ran.is_empty() => {
+                    tracing::info!(jobs = ?runs.ran, messages = runs.messages, "scheduled jobs ran")
+                }
+                Ok(Err(error)) => tracing::error!(%error, "scheduled jobs failed"),
+                _ => {}
+            }
+            let now = self.clock.now();
+            let next = self
+                .registry
+                .all_current()
+                .iter()
+                .flat_map(|w| w.definition.jobs.values().filter_map(|job| next_run(w, job, now)).collect::<Vec<_>>())
+                .min();
+            let sleep = next.map_or(MAX_SLEEP, |n| (n - now).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP));
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Digest recipients: role members and addresses (a digest is about no ticket, so RACI words
+/// do not apply).
+fn digest_recipients(workflow: &crate::workflow::model::WorkflowFile, names: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        match workflow.roles.get(*name) {
+            Some(members) => out.extend(members.iter().map(|m| m.get_ref().to_lowercase())),
+            None if name.contains('@') => out.push(name.to_lowercase()),
+            None => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
