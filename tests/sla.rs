@@ -12,6 +12,7 @@ use std::sync::Arc;
 use afterdesk::clock::ManualClock;
 use afterdesk::engine::{Actor, Change, Command, CustomerInput, Event, OpenTicket, Ticket};
 use afterdesk::scheduler::Scheduler;
+use afterdesk::store::ListFilter;
 use afterdesk::store::timers::DueTimer;
 use chrono::{DateTime, Duration, Utc};
 use support::Desk;
@@ -177,6 +178,9 @@ async fn warning_breach_escalation_levels_and_reminders() {
     let ticket_now = sla.ticket(&ticket);
     assert_eq!(ticket_now.slas["stage:intake"].breached_at, Some(monday_morning() + Duration::hours(4)));
     assert_eq!(ticket_now.slas["stage:intake"].level, 1);
+    let breached = ListFilter { breached: Some(true), ..ListFilter::default() };
+    let listed = sla.desk.store.list(&breached, None, 10).expect("list");
+    assert_eq!(listed.tickets.iter().map(|t| t.id).collect::<Vec<_>>(), [ticket.id], "GET /v1/tickets?breached=true");
 
     // Level 2 is 2 business hours after the breach: 13:00 + 2 h = 15:00; it raises the priority.
     sla.later(Duration::minutes(119));

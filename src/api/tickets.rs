@@ -252,6 +252,8 @@ pub struct ListQuery {
     priority: Option<String>,
     /// Queue.
     queue: Option<String>,
+    /// Only tickets with (`true`) or without (`false`) a breached SLA clock still running.
+    breached: Option<bool>,
     /// Opened at or after (RFC 3339).
     created_from: Option<String>,
     /// Opened before (RFC 3339).
@@ -326,6 +328,7 @@ async fn list_tickets(
         category: query.category.clone(),
         priority: query.priority.clone(),
         queue: query.queue.clone(),
+        breached: query.breached,
         created_from: time("created_from", query.created_from.as_ref())?,
         created_to: time("created_to", query.created_to.as_ref())?,
         newest_first,
@@ -359,6 +362,9 @@ async fn list_tickets(
         }
         if query.unassigned == Some(true) {
             params.insert("unassigned", "true".into());
+        }
+        if let Some(breached) = query.breached {
+            params.insert("breached", breached.to_string());
         }
         params.insert("limit", limit.to_string());
         params.insert("cursor", next);

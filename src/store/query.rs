@@ -38,6 +38,8 @@ pub struct ListFilter {
     pub created_from: Option<DateTime<Utc>>,
     /// Opened before.
     pub created_to: Option<DateTime<Utc>>,
+    /// Only tickets with (`true`) or without (`false`) a breached SLA clock still running.
+    pub breached: Option<bool>,
     /// Newest first.
     pub newest_first: bool,
 }
@@ -58,6 +60,9 @@ impl ListFilter {
             && self.category.as_deref().is_none_or(|c| ticket.category.as_deref() == Some(c))
             && eq(&self.priority, &ticket.priority)
             && self.queue.as_deref().is_none_or(|q| ticket.queue.as_deref() == Some(q))
+            && self.breached.is_none_or(|b| {
+                b == ticket.slas.values().any(|c| c.is_active() && c.breached_at.is_some())
+            })
     }
 
     /// The index to walk: the filter most likely to be selective.
