@@ -265,6 +265,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "  for contrast, timer_count() = {count} takes {:.1} ms (sled Tree::len() iterates the whole tree)",
         t.elapsed().as_secs_f64() * 1e3
     );
+    rss_line("after the reads of step 2");
     println!();
 
     // ---------------------------------------------------------------- 3. fire many at once
@@ -272,6 +273,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let registry = Arc::new(Registry::load(store.clone(), &workflows)?);
     let (writer, thread) = Writer::start(registry.clone(), Arc::new(clock.clone()));
     let scheduler = Scheduler::new(store.clone(), writer.clone(), Arc::new(clock.clone()));
+    rss_line("workflow loaded, writer started");
     let before_open = count;
     let started = Instant::now();
     let mut opens = JoinSet::new();
