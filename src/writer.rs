@@ -47,6 +47,9 @@ pub enum WriteError {
     /// A stored workflow version could not be rebuilt.
     #[error("workflow version cannot be loaded: {0}")]
     Workflow(String),
+    /// A bug: the request could not be processed (the cause is logged).
+    #[error("{0}")]
+    Internal(String),
     /// The writer has stopped (the server is shutting down).
     #[error("the server is shutting down")]
     Stopped,
@@ -360,10 +363,13 @@ impl State {
         let mut group = Group::default();
         let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs {
+            // A bug that panics on one request must not take the writer (and every later
+            // request) down with it: that request fails, the others go on. A request changes the
+            // group only once it has succeeded, so a panic leaves the group as it was.
             replies.push(match job {
-                Job::Open(request, tx) => Reply::Ticket(tx, self.open(&mut group, &request)),
-                Job::Command(request, tx) => Reply::Ticket(tx, self.command(&mut group, &request)),
-                Job::Customer(input, tx) => Reply::Customer(tx, self.customer(&mut group, &input)),
+                Job::Open(request, tx) => Reply::Ticket(tx, guarded(|| self.open(&mut group, &request))),
+                Job::Command(request, tx) => Reply::Ticket(tx, guarded(|| self.command(&mut group, &request))),
+                Job::Customer(input, tx) => Reply::Customer(tx, guarded(|| self.customer(&mut group, &input))),
             });
         }
         let mut batch = group.into_batch();
@@ -741,6 +747,14 @@ impl State {
         self.apply(group, pending)?;
         Ok(Outcome { ticket, events, replayed: false })
     }
+}
+
+/// Runs one request, turning a panic into an error for that request alone.
+fn guarded<T>(request: impl FnOnce() -> Result<T, WriteError>) -> Result<T, WriteError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(request)).unwrap_or_else(|_| {
+        tracing::error!("a request panicked in the writer; it was refused, the others go on");
+        Err(WriteError::Internal("the request could not be processed; the error was logged".into()))
+    })
 }
 
 /// How far back a customer's history matters: the workflow's repeat window.
