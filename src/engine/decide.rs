@@ -187,15 +187,9 @@ fn replay(events: &[Event]) -> Result<Ticket, EngineError> {
         .ok_or_else(|| EngineError::Invalid(vec![FieldProblem::new("ticket", "could not build the ticket")]))
 }
 
-/// The workflow's start stage: as declared, else the first stage.
-pub fn start_stage(workflow: &Workflow) -> String {
-    let definition = &workflow.definition;
-    definition
-        .start
-        .as_ref()
-        .map(|s| s.get_ref().clone())
-        .or_else(|| definition.stages.keys().next().map(|k| k.get_ref().clone()))
-        .unwrap_or_default()
+/// The workflow's start stage (empty when it has no stages, which the checker refuses).
+fn start_stage(workflow: &Workflow) -> String {
+    workflow.definition.start_stage().unwrap_or_default().to_string()
 }
 
 /// The priority of a ticket nobody prioritised.

@@ -106,11 +106,7 @@ pub fn follow_up(
 ) -> Vec<Change> {
     let mut out = Vec::new();
     let pauses = |stage: &str| workflow.stages.get(stage).is_some_and(|s| s.pauses_sla);
-    let start_stage = workflow
-        .start
-        .as_ref()
-        .map(|s| s.get_ref().as_str())
-        .or_else(|| workflow.stages.keys().next().map(|k| k.get_ref().as_str()));
+    let start_stage = workflow.start_stage();
     // Clocks as they will be after `out`: so a clock stopped here is not also paused.
     let mut active: Vec<String> = after.slas.iter().filter(|(_, c)| c.is_active()).map(|(k, _)| k.clone()).collect();
     let stopping = |out: &mut Vec<Change>, active: &mut Vec<String>, clock: &str| {

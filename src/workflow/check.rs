@@ -630,8 +630,7 @@ impl Checker<'_> {
     /// Start stage, reachability, terminal stages, and stages that can never finish.
     fn graph(&mut self) {
         let wf = self.workflow;
-        let Some((first, _)) = wf.stages.first() else { return };
-        let start = wf.start.as_ref().map_or(first.get_ref().as_str(), |s| s.get_ref().as_str());
+        let (Some((first, _)), Some(start)) = (wf.stages.first(), wf.start_stage()) else { return };
         if !wf.stages.contains_key(start) {
             return;
         }

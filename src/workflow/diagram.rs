@@ -22,8 +22,7 @@ pub fn mermaid(workflow: &WorkflowFile) -> String {
         let title = stage.name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(name.get_ref());
         let _ = writeln!(out, "    state \"{}\" as {}", label(title), id(name.get_ref()));
     }
-    if let Some((first, _)) = workflow.stages.first() {
-        let start = workflow.start.as_ref().map_or(first.get_ref(), |s| s.get_ref());
+    if let Some(start) = workflow.start_stage() {
         let _ = writeln!(out, "    [*] --> {}", id(start));
     }
     for (name, stage) in &workflow.stages {

@@ -91,6 +91,16 @@ pub struct WorkflowFile {
     pub hooks: Vec<Hook>,
 }
 
+impl WorkflowFile {
+    /// The stage a new ticket starts in: `start` as written, else the first stage.
+    pub fn start_stage(&self) -> Option<&str> {
+        self.start
+            .as_ref()
+            .map(|s| s.get_ref().as_str())
+            .or_else(|| self.stages.keys().next().map(|k| k.get_ref().as_str()))
+    }
+}
+
 fn unnamed() -> Name {
     Spanned::new(0..0, String::new())
 }
