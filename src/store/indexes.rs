@@ -5,10 +5,6 @@
 
 use crate::engine::Ticket;
 
-/// Indexes a ticket list can be filtered by.
-pub const NAMES: [&str; 10] =
-    ["workflow", "stage", "stage_id", "status", "assignee", "customer", "category", "priority", "queue", "unassigned"];
-
 /// The (index, value) pairs of `ticket`. `stage` values are `workflow/stage`, since stage ids
 /// repeat across workflows.
 pub fn entries(ticket: &Ticket) -> Vec<(&'static str, String)> {
