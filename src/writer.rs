@@ -297,12 +297,19 @@ impl State {
     /// (each ticket's timers before and after), and the messages its events cause.
     fn consequences(&mut self, batch: &mut Batch) {
         let now = self.clock.now();
-        let mut index = HashMap::new();
+        // Each ticket's workflow version and customer, looked up once for all its events.
+        let mut context = HashMap::new();
         for (i, write) in batch.tickets.iter().enumerate() {
-            index.insert(write.after.id, i);
             let Ok(Some(workflow)) = self.registry.version(&write.after.workflow, &write.after.version) else {
                 continue;
             };
+            let customer = batch
+                .customers
+                .iter()
+                .find(|c| c.id == write.after.customer)
+                .cloned()
+                .or_else(|| self.store.customer(write.after.customer).ok().flatten());
+            context.insert(write.after.id, (i, workflow.clone(), customer));
             let keys = |ticket: &Ticket| -> std::collections::BTreeSet<Vec<u8>> {
                 sla::timers(&workflow.definition, ticket)
                     .iter()
@@ -315,15 +322,8 @@ impl State {
             batch.timers_armed.extend(after.difference(&before).cloned());
         }
         for event in &batch.events {
-            let Some(write) = index.get(&event.ticket).and_then(|i| batch.tickets.get(*i)) else { continue };
-            let ticket = &write.after;
-            let Ok(Some(workflow)) = self.registry.version(&ticket.workflow, &ticket.version) else { continue };
-            let customer = batch
-                .customers
-                .iter()
-                .find(|c| c.id == ticket.customer)
-                .cloned()
-                .or_else(|| self.store.customer(ticket.customer).ok().flatten());
+            let Some((i, workflow, customer)) = context.get(&event.ticket) else { continue };
+            let Some(ticket) = batch.tickets.get(*i).map(|write| &write.after) else { continue };
             for notice in notices::notices(&workflow.definition, ticket, customer.as_ref(), event) {
                 let id =
                     self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));

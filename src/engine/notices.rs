@@ -71,6 +71,14 @@ fn kind_of(event: &Event) -> Option<EventKind> {
     })
 }
 
+/// `base` with the keys of `extra` added (or replaced).
+fn merged(mut base: serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
+    if let (Some(target), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        target.extend(extra.clone());
+    }
+    base
+}
+
 /// The notices `event` causes, for `ticket` as it is after the event.
 pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Customer>, event: &Event) -> Vec<Notice> {
     let mut out = Vec::new();
@@ -84,13 +92,7 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
         "customer": customer.map(|c| c.name.clone()),
         "workflow": workflow.name,
     });
-    let with = |extra: serde_json::Value| {
-        let mut context = base.clone();
-        if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
-            target.extend(extra.clone());
-        }
-        context
-    };
+    let with = |extra: serde_json::Value| merged(base.clone(), &extra);
     let responsible = sla::recipients(workflow, ticket, customer, &["responsible"]);
     // SLA alerts: to the people the clock names, held until business hours if it says so.
     let alert = |clock: &str, template: &str, notify: &[String], subject: String, extra: serde_json::Value| {
@@ -106,16 +108,13 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
         let state = ticket.slas.get(clock)?;
         let late = state.breached_at.map(|at| calendar.elapsed(at, event.at));
         let deadline = sla::deadline(state, &calendar);
-        let context = with(json!({
+        let clock_fields = json!({
             "clock": clock_label(workflow, clock),
             "deadline": deadline.or(state.breached_at),
             "late_by": late.map(human),
             "responsible": responsible,
-        }));
-        let mut context = context;
-        if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
-            target.extend(extra.clone());
-        }
+        });
+        let context = merged(with(clock_fields), &extra);
         Some(Notice { template: template.to_string(), to: notify.to_vec(), subject, context, not_before })
     };
     match &event.change {
