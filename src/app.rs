@@ -17,6 +17,7 @@ use crate::api::{self, AppState, Limits};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::jobs::Jobs;
+use crate::notify::Delivery;
 use crate::registry::{Registry, RegistryError};
 use crate::scheduler::Scheduler;
 use crate::store::tokens::{TokenRecord, TokenRole};
@@ -43,6 +44,9 @@ pub enum StartError {
     /// A configured token is not valid.
     #[error("configuration: {0}")]
     Config(String),
+    /// The delivery worker could not start (mail settings).
+    #[error(transparent)]
+    Delivery(#[from] crate::notify::worker::WorkerError),
 }
 
 /// A server, bound and ready to serve.
@@ -54,6 +58,7 @@ pub struct Application {
     store: Store,
     scheduler: Scheduler,
     jobs: Jobs,
+    delivery: Delivery,
     /// The first administrator token, when the database had none (shown once).
     pub initial_admin_token: Option<String>,
 }
@@ -95,6 +100,7 @@ impl Application {
             public_url: Arc::from(config.public_url().as_str()),
             config_tokens: Arc::new(config_tokens),
             metrics: api::metrics_handle(),
+            survey_secret: Arc::new([0; 32]),
         };
         let limits =
             Limits { max_body_bytes: config.max_body_bytes, timeout: Duration::from_secs(config.request_timeout_secs) };
@@ -112,13 +118,23 @@ impl Application {
             };
             state.public_url = Arc::from(format!("http://{host}").as_str());
         }
+        // The webhook client's TLS uses the same crypto as the mail client's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let delivery =
+            Delivery::new(config, state.registry.clone(), state.clock.clone(), writer.outbox_signal(), &state.public_url)?;
+        state.survey_secret = Arc::new(delivery.survey_secret());
         let router = api::router(state, limits);
-        Ok(Self { listener, router, writer, writer_thread, store, scheduler, jobs, initial_admin_token })
+        Ok(Self { listener, router, writer, writer_thread, store, scheduler, jobs, delivery, initial_admin_token })
     }
 
     /// The timer loop, for tests that fire timers by hand with a manual clock.
     pub fn scheduler(&self) -> Scheduler {
         self.scheduler.clone()
+    }
+
+    /// The delivery worker, for tests that send by hand with a manual clock.
+    pub fn delivery(&self) -> Delivery {
+        self.delivery.clone()
     }
 
     /// The port the server listens on.
@@ -129,14 +145,15 @@ impl Application {
     /// Serves until `shutdown` completes; then finishes requests in flight, lets the writer
     /// answer everything it accepted, and flushes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, writer, writer_thread, store, scheduler, jobs, .. } = self;
+        let Self { listener, router, writer, writer_thread, store, scheduler, jobs, delivery, .. } = self;
         let stop = CancellationToken::new();
         let timers = tokio::spawn(scheduler.run(stop.clone()));
         let cron = tokio::spawn(jobs.run_loop(stop.clone()));
+        let mail = tokio::spawn(delivery.run(stop.clone()));
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         stop.cancel();
-        if timers.await.is_err() || cron.await.is_err() {
-            tracing::error!("the timer or job loop panicked");
+        if timers.await.is_err() || cron.await.is_err() || mail.await.is_err() {
+            tracing::error!("the timer, job or delivery loop panicked");
         }
         // The router (and its writer handles) is gone; dropping ours lets the writer drain.
         drop(writer);

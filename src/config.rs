@@ -35,6 +35,96 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Tokens given in configuration (by digest) besides those in the database.
     pub tokens: Vec<ConfigToken>,
+    /// The mail server escalations, notifications and surveys go through.
+    pub mail: MailConfig,
+    /// Retries of mail and webhook delivery.
+    pub delivery: DeliveryConfig,
+    /// Named secrets (webhook signing keys): name → value. A name not given here is read from
+    /// the environment variable of that name.
+    pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+/// The SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Host name or address.
+    pub host: String,
+    /// Port (25, 587 for STARTTLS, 465 for TLS).
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub security: MailSecurity,
+    /// User name, when the server wants a login.
+    pub username: Option<String>,
+    /// Password of that user.
+    pub password: Option<String>,
+    /// The sender: `Afterdesk <support@example.com>`.
+    pub from: String,
+    /// The domain of Message-IDs; defaults to the sender's.
+    pub message_id_domain: Option<String>,
+    /// Longest one SMTP conversation may take, in seconds.
+    pub timeout_secs: u64,
+    /// Queue mail but send none (the outbox keeps it pending).
+    pub disabled: bool,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailSecurity {
+    /// Plain SMTP (a relay on the same host or network).
+    None,
+    /// Upgrade with STARTTLS (required).
+    Starttls,
+    /// TLS from the start (SMTPS).
+    Tls,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 25,
+            security: MailSecurity::None,
+            username: None,
+            password: None,
+            from: "Afterdesk <afterdesk@localhost>".into(),
+            message_id_domain: None,
+            timeout_secs: 30,
+            disabled: false,
+        }
+    }
+}
+
+/// Retries of deliveries: after a failure the next try waits `first_retry_ms`, then twice as
+/// long each time, up to `max_retry_ms`; after `max_attempts` tries the message is dead (and
+/// listed by `GET /v1/outbox?state=dead` for someone to look at and retry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Tries before giving up.
+    pub max_attempts: u32,
+    /// Wait after the first failure, in milliseconds.
+    pub first_retry_ms: u64,
+    /// Longest wait between tries, in milliseconds.
+    pub max_retry_ms: u64,
+    /// Messages sent at the same time.
+    pub concurrency: usize,
+    /// Longest a webhook receiver may take to answer, in seconds.
+    pub webhook_timeout_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        // 30 s, 1 min, 2 min, ... capped at 1 h: 12 tries span about 6 hours.
+        Self {
+            max_attempts: 12,
+            first_retry_ms: 30_000,
+            max_retry_ms: 3_600_000,
+            concurrency: 8,
+            webhook_timeout_secs: 10,
+        }
+    }
 }
 
 /// Log output format.
@@ -71,6 +161,9 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Pretty,
             tokens: Vec::new(),
+            mail: MailConfig::default(),
+            delivery: DeliveryConfig::default(),
+            secrets: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -128,6 +221,15 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(ConfigError(format!("public_url \"{url}\" must start with http:// or https://")));
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError(format!(
+                "mail.from \"{}\" is not an address (write `Name <user@example.com>` or `user@example.com`)",
+                self.mail.from
+            )));
+        }
+        if self.delivery.max_attempts == 0 || self.delivery.concurrency == 0 {
+            return Err(ConfigError("delivery.max_attempts and delivery.concurrency must be at least 1".into()));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));

@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
 use crate::clock::Clock;
-use crate::engine::{Status, Ticket};
+use crate::engine::{Status, Ticket, notices, survey};
 use crate::registry::Registry;
-use crate::store::outbox::{DeliveryState, OutboxMessage};
+use crate::store::outbox::{Email, OutboxMessage, Payload};
 use crate::store::{Batch, ListFilter, Store, StoreError};
 use crate::workflow::Workflow;
 use crate::workflow::model::{Job, JobAction};
@@ -119,26 +119,19 @@ impl Jobs {
 
     fn message(
         template: &str,
+        workflow: &Workflow,
         ticket: Option<&Ticket>,
         to: Vec<String>,
         subject: String,
         context: serde_json::Value,
         now: DateTime<Utc>,
     ) -> OutboxMessage {
-        OutboxMessage {
-            id: Ulid::from_datetime(now.into()),
-            ticket: ticket.map(|t| t.id),
-            number: ticket.map(|t| t.number.clone()).unwrap_or_default(),
-            revision: ticket.map_or(0, |t| t.revision),
-            template: template.to_string(),
-            to,
-            subject,
-            context,
-            not_before: now,
-            created_at: now,
-            state: DeliveryState::Pending,
-            attempts: 0,
-            last_error: None,
+        let email = Email { template: template.to_string(), to, subject, context };
+        let message = OutboxMessage::queued(Ulid::from_datetime(now.into()), Payload::Email(email), now, now)
+            .of_workflow(workflow.id(), &workflow.version);
+        match ticket {
+            Some(ticket) => message.about(ticket, ticket.revision),
+            None => message,
         }
     }
 
@@ -168,7 +161,7 @@ impl Jobs {
                 let to = digest_recipients(definition, &names);
                 let subject = format!("[{}] Digest: {} open, {} breached", definition.name, open.len(), breached.len());
                 let context = json!({ "workflow": definition.name, "open": open.len(), "by_stage": by_stage, "breached": breached, "job": name });
-                out.push(Self::message("digest", None, to, subject, context, now));
+                out.push(Self::message("digest", workflow, None, to, subject, context, now));
             }
             JobAction::FollowUp => {
                 let after =
@@ -183,6 +176,7 @@ impl Jobs {
                         let context = json!({ "number": ticket.number, "subject": ticket.subject, "job": name });
                         out.push(Self::message(
                             job.template.as_ref().map_or("follow_up", |t| t.get_ref()),
+                            workflow,
                             Some(&ticket),
                             vec![email],
                             subject,
@@ -197,12 +191,13 @@ impl Jobs {
                 for ticket in self.tickets(workflow.id(), Status::Closed)? {
                     let Some(closed) = ticket.closed_at else { continue };
                     // A stable sample: the same ticket is in or out whenever it is looked at.
-                    let in_sample = (ticket.id.0.random() % 10_000) as f64 / 10_000.0 < share;
+                    let in_sample = survey::in_sample(&ticket, share);
                     if closed > last && closed <= now && in_sample {
-                        let Some(email) = self.store.customer(ticket.customer)?.and_then(|c| c.email) else { continue };
-                        let subject = format!("[{}] How did we do?", ticket.number);
-                        let context = json!({ "number": ticket.number, "subject": ticket.subject, "job": name });
-                        out.push(Self::message("survey", Some(&ticket), vec![email], subject, context, now));
+                        let customer = self.store.customer(ticket.customer)?;
+                        if let Some(notice) = notices::survey_mail(definition, &ticket, customer.as_ref(), now) {
+                            let (template, to, subject) = (notice.template, notice.to, notice.subject);
+                            out.push(Self::message(&template, workflow, Some(&ticket), to, subject, notice.context, now));
+                        }
                     }
                 }
             }

@@ -26,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod jobs;
+pub mod notify;
 pub mod registry;
 pub mod scheduler;
 pub mod simulate;

@@ -335,6 +335,7 @@ impl Run<'_> {
             vip: input.vip.unwrap_or(false),
             created_at: self.now,
             updated_at: self.now,
+            satisfaction: crate::engine::customer::Satisfaction::default(),
         };
         let request = OpenTicket {
             workflow: self.workflow.id().to_string(),

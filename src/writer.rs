@@ -18,15 +18,16 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use ulid::Ulid;
 
 use crate::clock::Clock;
-use crate::engine::customer::PastTicket;
+use crate::engine::customer::{PastTicket, Satisfaction};
 use crate::engine::{
     Actor, Change, Command, Context, Customer, CustomerId, CustomerInput, EngineError, Event, FieldProblem, History,
     OpenTicket, Relation, Ticket, TicketId, forms, stamp,
 };
 use crate::engine::{notices, sla};
+use crate::notify::webhook;
 use crate::registry::{Registry, RegistryError};
 use crate::store::commit::TicketWrite;
-use crate::store::outbox::{DeliveryState, OutboxMessage};
+use crate::store::outbox::{Email, OutboxMessage, Payload};
 use crate::store::{Batch, Store, StoreError, keys, timers};
 use crate::workflow::load::ticket_prefix;
 
@@ -138,6 +139,7 @@ impl Reply {
 pub struct Writer {
     queue: mpsc::Sender<Job>,
     timers: Arc<Notify>,
+    outbox: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Job {
@@ -158,7 +160,8 @@ impl Writer {
         let (flush_tx, flush_rx) = std::sync::mpsc::channel::<Vec<Reply>>();
         let store = registry.store().clone();
         let timers = Arc::new(Notify::new());
-        let state = State::new(registry, clock, flush_tx, timers.clone());
+        let outbox = Arc::new(Notify::new());
+        let state = State::new(registry, clock, flush_tx, timers.clone(), outbox.clone());
         let handle = std::thread::Builder::new()
             .name("afterdesk-writer".into())
             .spawn(move || {
@@ -173,19 +176,24 @@ impl Writer {
                 }
             })
             .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
-        (Self { queue, timers }, handle)
+        (Self { queue, timers, outbox }, handle)
     }
 
     /// A handle to no writer: every request answers [`WriteError::Stopped`]. Dropping the real
     /// handles (for example by replacing them with this) lets the writer thread finish.
     pub fn closed() -> Self {
         let (queue, _) = mpsc::channel(1);
-        Self { queue, timers: Arc::new(Notify::new()) }
+        Self { queue, timers: Arc::new(Notify::new()), outbox: Arc::new(Notify::new()) }
     }
 
     /// Notified whenever a group arms timers, so the scheduler can wake up early.
     pub fn timer_signal(&self) -> Arc<Notify> {
         self.timers.clone()
+    }
+
+    /// Notified whenever a group queues messages, so the delivery worker can send them at once.
+    pub fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox.clone()
     }
 
     /// Opens a ticket; returns once it is durable.
@@ -238,6 +246,7 @@ struct State {
     sequences: HashMap<String, u64>,
     flusher: std::sync::mpsc::Sender<Vec<Reply>>,
     timers: Arc<Notify>,
+    outbox: Arc<Notify>,
 }
 
 /// What one group has changed so far, not yet written.
@@ -288,9 +297,11 @@ impl State {
         clock: Arc<dyn Clock>,
         flusher: std::sync::mpsc::Sender<Vec<Reply>>,
         timers: Arc<Notify>,
+        outbox: Arc<Notify>,
     ) -> Self {
         let store = registry.store().clone();
-        Self { registry, store, clock, ids: ulid::Generator::new(), sequences: HashMap::new(), flusher, timers }
+        let ids = ulid::Generator::new();
+        Self { registry, store, clock, ids, sequences: HashMap::new(), flusher, timers, outbox }
     }
 
     /// Fills in what follows from a group's tickets and events: the timers to arm and cancel
@@ -327,21 +338,27 @@ impl State {
             for notice in notices::notices(&workflow.definition, ticket, customer.as_ref(), event) {
                 let id =
                     self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
-                batch.outbox.push(OutboxMessage {
-                    id,
-                    ticket: Some(ticket.id),
-                    number: ticket.number.clone(),
-                    revision: event.revision,
+                let email = Email {
                     template: notice.template,
                     to: notice.to,
                     subject: notice.subject,
                     context: notice.context,
-                    not_before: notice.not_before,
-                    created_at: now,
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    last_error: None,
-                });
+                };
+                let message = OutboxMessage::queued(id, Payload::Email(email), notice.not_before, now);
+                batch.outbox.push(message.about(ticket, event.revision));
+            }
+            if workflow.definition.webhooks.is_empty() {
+                continue;
+            }
+            let mut ids = Vec::new();
+            let calls = webhook::calls(&workflow.definition, ticket, event, || {
+                let id = self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
+                ids.push(id);
+                id.to_string()
+            });
+            for (call, id) in calls.into_iter().zip(ids) {
+                let message = OutboxMessage::queued(id, Payload::Webhook(call), event.at, now);
+                batch.outbox.push(message.about(ticket, event.revision));
             }
         }
     }
@@ -375,6 +392,7 @@ impl State {
         let mut batch = group.into_batch();
         self.consequences(&mut batch);
         let armed = !batch.timers_armed.is_empty();
+        let queued = !batch.outbox.is_empty();
         if let Err(error) = self.store.write(&batch) {
             tracing::error!(%error, "writing a group of {} commands failed; none was acknowledged", replies.len());
             // Counters advanced in memory for this group; read them again from the store.
@@ -384,6 +402,9 @@ impl State {
         }
         if armed {
             self.timers.notify_one();
+        }
+        if queued {
+            self.outbox.notify_one();
         }
         if let Err(unsent) = self.flusher.send(replies) {
             // The flusher is gone (it panicked): answer without the durability promise.
@@ -446,7 +467,7 @@ impl State {
                         workflow: ticket.workflow.clone(),
                         category: ticket.category.clone(),
                         opened_at: ticket.created_at,
-                        csat: None,
+                        csat: ticket.surveys.iter().rev().find_map(|s| s.csat),
                     },
                 );
             }
@@ -534,6 +555,7 @@ impl State {
             vip: false,
             created_at: now,
             updated_at: now,
+            satisfaction: Satisfaction::default(),
         });
         let before = customer.clone();
         let set = |field: &mut Option<String>, value: Option<&str>| {
@@ -719,6 +741,16 @@ impl State {
             ticket.apply(event);
         }
         let mut pending = Pending { tickets: vec![ticket.clone()], events: events.clone(), ..Pending::default() };
+        // A survey answer is also part of the customer's record.
+        for event in &events {
+            if let Change::SurveyAnswered(answer) = &event.change
+                && let Some(mut customer) = customer.clone()
+            {
+                customer.satisfaction.add(answer, ticket.id, event.at);
+                customer.updated_at = now;
+                pending.customer = Some((customer, Vec::new()));
+            }
+        }
         // Links and merges are recorded on both tickets.
         if let Some(mut other) = other {
             let back: Vec<Change> = events

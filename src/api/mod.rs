@@ -12,7 +12,9 @@
 
 pub mod customers;
 pub mod extract;
+pub mod outbox;
 pub mod problem;
+pub mod survey;
 pub mod system;
 pub mod tickets;
 pub mod workflows;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub config_tokens: Arc<HashMap<[u8; 32], TokenRecord>>,
     /// Prometheus metrics.
     pub metrics: PrometheusHandle,
+    /// The secret that signs survey links.
+    pub survey_secret: Arc<[u8; 32]>,
 }
 
 /// Limits of the HTTP layer.
@@ -84,6 +88,8 @@ pub struct Limits {
         (name = "commands", description = "Work a ticket through its workflow"),
         (name = "customers", description = "Customers and their history"),
         (name = "workflows", description = "Workflow definitions"),
+        (name = "outbox", description = "Mail and webhook deliveries: pending, sent, dead letters, retries"),
+        (name = "surveys", description = "The customer's survey page (HTML; the link in the survey mail)"),
         (name = "system", description = "Health, metrics, tokens")
     )
 )]
@@ -109,6 +115,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(customers::routes())
         .merge(workflows::routes())
         .merge(system::routes())
+        .merge(outbox::routes())
+        .merge(survey::routes())
 }
 
 /// The process-wide metrics recorder (one per process: tests start several servers).

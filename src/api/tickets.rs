@@ -124,7 +124,7 @@ fn ticket_response(state: &AppState, status: StatusCode, ticket: Ticket) -> Resp
 }
 
 /// Runs a command and answers with the ticket.
-async fn run(
+pub(super) async fn run(
     state: &AppState,
     caller: &Caller,
     id: &str,

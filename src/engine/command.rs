@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::customer::CustomerInput;
 use super::event::Relation;
+use super::survey::SurveyAnswer;
 use super::ticket::TicketId;
 
 /// Form values: form id → field → value.
@@ -118,6 +119,9 @@ pub enum Command {
         /// The original.
         into: TicketId,
     },
+    /// Record the customer's answer to a satisfaction survey (the survey page, or an
+    /// integration that asked by phone or message).
+    AnswerSurvey(SurveyAnswer),
     /// A due SLA timer fires (Afterdesk itself only).
     Fire {
         /// The clock.
@@ -145,6 +149,7 @@ impl Command {
             Self::Reopen { .. } => "reopen",
             Self::Link { .. } => "link",
             Self::Merge { .. } => "merge",
+            Self::AnswerSurvey(_) => "answer_survey",
             Self::Fire { .. } => "fire",
         }
     }

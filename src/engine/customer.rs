@@ -48,6 +48,46 @@ pub struct Customer {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// What the customer said in surveys.
+    #[serde(default)]
+    pub satisfaction: Satisfaction,
+}
+
+/// A customer's survey answers, summed up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Satisfaction {
+    /// Surveys answered.
+    pub answers: u32,
+    /// Sum of the CSAT scores given (average = `csat_sum / csat_answers`).
+    pub csat_sum: u32,
+    /// Answers with a CSAT score.
+    pub csat_answers: u32,
+    /// The last CSAT score (1-5).
+    pub last_csat: Option<u8>,
+    /// The last NPS score (0-10).
+    pub last_nps: Option<u8>,
+    /// The last CES score (1-7).
+    pub last_ces: Option<u8>,
+    /// The ticket of the last answer.
+    pub last_ticket: Option<crate::engine::TicketId>,
+    /// When the last answer came.
+    pub last_answered_at: Option<DateTime<Utc>>,
+}
+
+impl Satisfaction {
+    /// Adds an answer given on `ticket` at `at`.
+    pub fn add(&mut self, answer: &super::survey::SurveyAnswer, ticket: crate::engine::TicketId, at: DateTime<Utc>) {
+        self.answers += 1;
+        if let Some(csat) = answer.csat {
+            self.csat_sum += u32::from(csat);
+            self.csat_answers += 1;
+            self.last_csat = Some(csat);
+        }
+        self.last_nps = answer.nps.or(self.last_nps);
+        self.last_ces = answer.ces.or(self.last_ces);
+        self.last_ticket = Some(ticket);
+        self.last_answered_at = Some(at);
+    }
 }
 
 /// How a caller identifies a customer when opening a ticket: an existing id, or contact details

@@ -17,6 +17,7 @@ use super::forms;
 use super::routing;
 use super::rules;
 use super::sla;
+use super::survey;
 use super::ticket::{Status, Ticket, TicketId};
 use super::transition::{self, Duty, permit};
 use super::view::ticket_view;
@@ -263,7 +264,10 @@ fn decide_command(
     let stage = definition.stages.get(ticket.stage.as_str()).ok_or_else(|| {
         EngineError::NotFound(format!("stage `{}` is not in workflow version {}", ticket.stage, workflow.version))
     })?;
-    if ticket.status.is_finished() && !matches!(command, Command::Reopen { .. } | Command::Link { .. }) {
+    // A survey is answered after the ticket closed, as a rule.
+    let after_close = matches!(command, Command::Reopen { .. } | Command::Link { .. })
+        || (matches!(command, Command::AnswerSurvey(_)) && ticket.status != Status::Merged);
+    if ticket.status.is_finished() && !after_close {
         return Err(EngineError::Finished(match ticket.status {
             Status::Merged => format!("ticket {} was merged into another ticket; work on that one", ticket.number),
             _ => format!("ticket {} is closed; reopen it first", ticket.number),
@@ -412,6 +416,7 @@ fn decide_command(
             Ok(vec![Change::Linked { other: other_ticket.id, relation: *relation }])
         }
         Command::Fire { .. } => Ok(Vec::new()),
+        Command::AnswerSurvey(answer) => answer_survey(ctx, ticket, actor, answer),
         Command::Merge { into } => {
             permit(definition, ticket, actor, Duty::Work)?;
             let original = other_ticket(ctx, ticket, *into, "into")?;
@@ -604,4 +609,35 @@ fn reopen(
             ])
         }
     }
+}
+
+/// Records a survey answer: the customer themself, an integration that asked on their behalf,
+/// or an administrator; never an agent, whose own work it rates. Each survey counts once.
+fn answer_survey(
+    ctx: &Context<'_>,
+    ticket: &Ticket,
+    actor: &Actor,
+    answer: &survey::SurveyAnswer,
+) -> Result<Vec<Change>, EngineError> {
+    let allowed = match actor.kind {
+        ActorKind::Customer => actor.id == ticket.customer.to_string(),
+        ActorKind::Integrator | ActorKind::Admin => true,
+        ActorKind::Agent | ActorKind::System => false,
+    };
+    if !allowed {
+        return Err(EngineError::Forbidden(format!(
+            "only the customer (or an integration on their behalf) answers the survey of ticket {}",
+            ticket.number
+        )));
+    }
+    let problems = survey::problems(ctx.workflow.definition.survey.as_ref(), answer);
+    if !problems.is_empty() {
+        return Err(EngineError::Invalid(problems));
+    }
+    if ticket.surveys.iter().any(|s| s.survey == answer.survey) {
+        return Err(EngineError::Finished(format!("this survey of ticket {} was already answered", ticket.number)));
+    }
+    let mut answer = answer.clone();
+    answer.comment = answer.comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+    Ok(vec![Change::SurveyAnswered(answer)])
 }

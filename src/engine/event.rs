@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::customer::CustomerId;
+use super::survey::SurveyAnswer;
 use super::ticket::TicketId;
 
 /// Who caused an event.
@@ -232,6 +233,8 @@ pub enum Change {
         /// The original.
         into: TicketId,
     },
+    /// The customer answered a satisfaction survey.
+    SurveyAnswered(SurveyAnswer),
     /// An SLA clock started (or restarted).
     SlaStarted {
         /// The clock: `first_response`, `resolution` or `stage:ID`.
@@ -318,6 +321,7 @@ impl Change {
             Self::Reopened { .. } => "reopened",
             Self::Linked { .. } => "linked",
             Self::Merged { .. } => "merged",
+            Self::SurveyAnswered(_) => "survey_answered",
             Self::SlaStarted { .. } => "sla_started",
             Self::SlaPaused { .. } => "sla_paused",
             Self::SlaResumed { .. } => "sla_resumed",

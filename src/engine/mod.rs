@@ -13,6 +13,8 @@
 //! - [`forms`]: form values against their definition;
 //! - [`routing`]: queue and role of a new ticket;
 //! - [`rules`]: the sandboxed Rhai host; [`view`]: what scripts see;
+//! - [`sla`] and [`calendar`]: SLA clocks in business time; [`notices`]: the mail events cause;
+//! - [`survey`]: who is surveyed and what a valid answer is;
 //! - [`error`]: why a command is refused.
 
 pub mod calendar;
@@ -26,6 +28,7 @@ pub mod notices;
 pub mod routing;
 pub mod rules;
 pub mod sla;
+pub mod survey;
 pub mod ticket;
 pub mod transition;
 pub mod view;

@@ -52,7 +52,9 @@ pub fn clock_label(workflow: &WorkflowFile, clock: &str) -> String {
     }
 }
 
-fn kind_of(event: &Event) -> Option<EventKind> {
+/// The kind of event, as notifications, hooks and webhooks name it (none for SLA bookkeeping and
+/// the like).
+pub fn event_kind(event: &Event) -> Option<EventKind> {
     Some(match &event.change {
         Change::Opened { .. } => EventKind::TicketOpened,
         Change::Assigned { .. } => EventKind::Assigned,
@@ -67,6 +69,7 @@ fn kind_of(event: &Event) -> Option<EventKind> {
         Change::Resolved { .. } => EventKind::Resolved,
         Change::Closed => EventKind::Closed,
         Change::Reopened { .. } => EventKind::Reopened,
+        Change::SurveyAnswered(_) => EventKind::SurveyAnswered,
         _ => return None,
     })
 }
@@ -150,6 +153,9 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
         }
         _ => {}
     }
+    if let Change::StageChanged { to, .. } = &event.change {
+        out.extend(survey(workflow, ticket, customer, to, event.at));
+    }
     {
         for rule in &workflow.notifications {
             let kind = *rule.on.get_ref();
@@ -157,7 +163,7 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
             let matches = match (&event.change, kind) {
                 (Change::StageChanged { to, .. }, EventKind::StageEntered) => stage_is(to),
                 (Change::StageChanged { from, .. }, EventKind::StageLeft) => stage_is(from),
-                _ => kind_of(event) == Some(kind),
+                _ => event_kind(event) == Some(kind),
             };
             if !matches {
                 continue;
@@ -199,4 +205,48 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
         }
     }
     out
+}
+
+/// The survey mail, when `ticket` enters the survey stage and is in the sample.
+fn survey(
+    workflow: &WorkflowFile,
+    ticket: &Ticket,
+    customer: Option<&Customer>,
+    entered: &str,
+    at: DateTime<Utc>,
+) -> Option<Notice> {
+    let definition = workflow.survey.as_ref()?;
+    if super::survey::stage(workflow, definition).as_deref() != Some(entered) || !super::survey::sampled(definition, ticket)
+    {
+        return None;
+    }
+    let delay = definition.delay.as_ref().map_or(std::time::Duration::ZERO, |d| d.get_ref().get());
+    survey_mail(workflow, ticket, customer, at + chrono::Duration::from_std(delay).unwrap_or_default())
+}
+
+/// A survey mail to the ticket's customer, sent from `at` (none if they have no email).
+pub fn survey_mail(
+    workflow: &WorkflowFile,
+    ticket: &Ticket,
+    customer: Option<&Customer>,
+    at: DateTime<Utc>,
+) -> Option<Notice> {
+    let email = customer?.email.clone()?;
+    let default = crate::workflow::model::Survey::default();
+    let definition = workflow.survey.as_ref().unwrap_or(&default);
+    let questions: Vec<_> = definition.questions.iter().map(|q| *q.get_ref()).collect();
+    Some(Notice {
+        template: definition.template.as_ref().map_or_else(|| "survey".to_string(), |t| t.get_ref().clone()),
+        to: vec![email],
+        subject: format!("[{}] How did we do?", ticket.number),
+        context: json!({
+            "number": ticket.number,
+            "subject": ticket.subject,
+            "customer": customer.map(|c| c.name.clone()),
+            "workflow": workflow.name,
+            "questions": questions,
+            "expires_at": super::survey::expires(definition, at),
+        }),
+        not_before: at,
+    })
 }

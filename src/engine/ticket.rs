@@ -12,6 +12,7 @@ use ulid::Ulid;
 
 use super::customer::CustomerId;
 use super::event::{ActorKind, Change, Event, Relation};
+use super::survey::SurveyAnswer;
 
 /// A ticket's internal id: a ULID, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -192,6 +193,9 @@ pub struct Ticket {
     /// The last time staff (an agent or admin) did something on the ticket.
     #[serde(default)]
     pub staff_activity_at: Option<DateTime<Utc>>,
+    /// Survey answers, oldest first.
+    #[serde(default)]
+    pub surveys: Vec<SurveyAnswer>,
 }
 
 impl Ticket {
@@ -249,6 +253,7 @@ impl Ticket {
             closed_at: None,
             slas: BTreeMap::new(),
             staff_activity_at: None,
+            surveys: Vec::new(),
         })
     }
 
@@ -342,6 +347,7 @@ impl Ticket {
             Change::Linked { other, relation } => {
                 self.links.insert(Link { ticket: *other, relation: *relation });
             }
+            Change::SurveyAnswered(answer) => self.surveys.push(answer.clone()),
             Change::Merged { into } => {
                 self.status = Status::Merged;
                 self.closed_at = Some(event.at);

@@ -45,7 +45,7 @@ pub struct Batch {
     pub timers_armed: Vec<Vec<u8>>,
     /// Timers fired or cancelled.
     pub timers_removed: Vec<Vec<u8>>,
-    /// Messages queued.
+    /// Messages queued (pending; each is put in the delivery queue).
     pub outbox: Vec<OutboxMessage>,
     /// Scheduled jobs run: workflow, job, when.
     pub job_runs: Vec<(String, String, chrono::DateTime<chrono::Utc>)>,
@@ -77,6 +77,8 @@ enum Tree {
     Idempotency = 7,
     Timers = 8,
     Outbox = 9,
+    OutboxQueue = 10,
+    OutboxIndex = 11,
 }
 
 type Write = (Tree, Vec<u8>, Option<Vec<u8>>);
@@ -117,6 +119,10 @@ fn writes(batch: &Batch) -> Result<Vec<Write>, StoreError> {
     out.extend(batch.timers_armed.iter().map(|key| (Tree::Timers, key.clone(), Some(Vec::new()))));
     for message in &batch.outbox {
         out.push((Tree::Outbox, super::outbox::key(message.id).to_vec(), Some(encode(message)?)));
+        out.push((Tree::OutboxQueue, super::outbox::queue_key(message.due(), message.id).to_vec(), Some(Vec::new())));
+        if let Some(call) = message.webhook() {
+            out.push((Tree::OutboxIndex, super::outbox::webhook_key(&call.webhook, message.id), Some(Vec::new())));
+        }
     }
     for (workflow, job, at) in &batch.job_runs {
         out.push((Tree::Meta, keys::job(workflow, job), Some(at.timestamp_millis().to_be_bytes().to_vec())));
@@ -152,6 +158,8 @@ impl Store {
             &self.idempotency,
             &self.timers,
             &self.outbox,
+            &self.outbox_queue,
+            &self.outbox_index,
         ];
         trees
             .transaction(|views| {

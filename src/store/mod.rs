@@ -105,6 +105,8 @@ pub struct Store {
     tokens: sled::Tree,
     timers: sled::Tree,
     outbox: sled::Tree,
+    outbox_queue: sled::Tree,
+    outbox_index: sled::Tree,
 }
 
 impl Store {
@@ -130,6 +132,8 @@ impl Store {
             tokens: db.open_tree("tokens")?,
             timers: db.open_tree("timers")?,
             outbox: db.open_tree("outbox")?,
+            outbox_queue: db.open_tree("outbox_queue")?,
+            outbox_index: db.open_tree("outbox_index")?,
             db,
         })
     }
@@ -183,6 +187,23 @@ impl Store {
             .get(keys::job(workflow, job))?
             .and_then(|bytes| bytes.as_ref().try_into().ok().map(i64::from_be_bytes))
             .and_then(chrono::DateTime::from_timestamp_millis))
+    }
+
+    /// A random secret kept in the database under `name` (made on first use): it signs survey
+    /// links, so they stay valid across restarts and nothing needs configuring.
+    pub fn secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
+        let key = format!("secret/{name}");
+        let fresh: [u8; 32] = rand::random();
+        let stored = match self.meta.compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(&fresh[..]))? {
+            Ok(()) => {
+                self.db.flush()?;
+                fresh.to_vec()
+            }
+            Err(existing) => existing.current.map(|v| v.to_vec()).unwrap_or_default(),
+        };
+        stored
+            .try_into()
+            .map_err(|_| StoreError::Corrupt { what: format!("secret {name}"), reason: "not 32 bytes".into() })
     }
 
     /// The last ticket number given out in a workflow.

@@ -183,7 +183,7 @@ impl Store {
                     workflow: ticket.workflow,
                     category: ticket.category,
                     opened_at: ticket.created_at,
-                    csat: None,
+                    csat: ticket.surveys.iter().rev().find_map(|s| s.csat),
                 });
             }
         }

@@ -54,6 +54,8 @@ pub fn check(
     checker.survey();
     checker.jobs();
     checker.hooks();
+    checker.templates();
+    checker.webhooks();
     if !structure_ok {
         checker.found.retain(Diagnostic::is_error);
     }
@@ -846,6 +848,67 @@ impl Checker<'_> {
         }
     }
 
+    fn templates(&mut self) {
+        let wf = self.workflow;
+        self.names_are_ids(wf.templates.keys(), "template");
+        for (name, template) in &wf.templates {
+            let parts = [("subject", &template.subject), ("text", &template.text), ("html", &template.html)];
+            for (part, source) in parts {
+                let Some(source) = source else { continue };
+                if let Some((line, message)) = crate::notify::templates::syntax_error(source.get_ref()) {
+                    let span = line_in_string(self.source, source.span(), line);
+                    self.error(
+                        span,
+                        format!("template `{}` ({part}): {message}", name.get_ref()),
+                        "templates are MiniJinja: {{ value }}, {% if ... %}...{% endif %}".to_string(),
+                    );
+                }
+            }
+        }
+        let mut references: Vec<(&Name, String)> = Vec::new();
+        references.extend(wf.notifications.iter().filter_map(|n| n.template.as_ref()).map(|t| (t, "in a notification".into())));
+        references.extend(wf.survey.iter().filter_map(|s| s.template.as_ref()).map(|t| (t, "in `survey`".into())));
+        for (name, job) in &wf.jobs {
+            references.extend(job.template.iter().map(|t| (t, format!("in job `{}`", name.get_ref()))));
+        }
+        let slas = wf.stages.values().filter_map(|s| s.sla.as_ref()).chain(wf.sla.first_response.iter()).chain(wf.sla.resolution.iter());
+        for sla in slas {
+            references.extend(sla.escalate.iter().filter_map(|e| e.template.as_ref()).map(|t| (t, "in an escalation".into())));
+        }
+        let mut known: Vec<&str> = keys(&wf.templates).collect();
+        known.extend(crate::notify::templates::built_in());
+        for (name, context) in references {
+            self.reference(name, "template", known.iter().copied(), &context);
+        }
+    }
+
+    fn webhooks(&mut self) {
+        let wf = self.workflow;
+        self.names_are_ids(wf.webhooks.keys(), "webhook");
+        for (name, webhook) in &wf.webhooks {
+            let url = webhook.url.get_ref();
+            let parsed = reqwest::Url::parse(url);
+            let web = parsed.as_ref().is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !web {
+                self.error(
+                    webhook.url.span(),
+                    format!("webhook `{}`: \"{url}\" is not an http(s) URL", name.get_ref()),
+                    "write the full address, e.g. \"https://sms.example.com/afterdesk\"".to_string(),
+                );
+            }
+            if webhook.on.is_empty() {
+                self.error(
+                    webhook.url.span(),
+                    format!("webhook `{}` listens to no event", name.get_ref()),
+                    "add e.g. `on = [\"ticket_opened\", \"resolved\"]`".to_string(),
+                );
+            }
+            for stage in &webhook.stages {
+                self.reference(stage, "stage", keys(&wf.stages), &format!("in webhook `{}`", name.get_ref()));
+            }
+        }
+    }
+
     fn hooks(&mut self) {
         let wf = self.workflow;
         for hook in &wf.hooks {
@@ -854,6 +917,25 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// The span of line `line` (from 1) of the string value at `span` of `source`.
+fn line_in_string(source: &str, span: Range<usize>, line: usize) -> Range<usize> {
+    let text = source.get(span.clone()).unwrap_or_default();
+    let quotes = ["\"\"\"", "'''", "\"", "'"].into_iter().find(|q| text.starts_with(q)).map_or(0, str::len);
+    let mut start = span.start + quotes;
+    // A newline right after a multi-line string's opening quotes is not part of the string.
+    if quotes == 3 && source[start..].starts_with('\n') {
+        start += 1;
+    }
+    for _ in 1..line {
+        match source[start..span.end.min(source.len())].find('\n') {
+            Some(at) => start += at + 1,
+            None => break,
+        }
+    }
+    let end = source[start..span.end.min(source.len())].find('\n').map_or(span.end, |at| start + at);
+    start..end.max(start)
 }
 
 fn reach<'a>(from: impl IntoIterator<Item = &'a str>, edges: &HashMap<&'a str, Vec<&'a str>>) -> HashSet<&'a str> {

@@ -89,6 +89,12 @@ pub struct WorkflowFile {
     /// Rhai scripts run when an event happens.
     #[serde(default)]
     pub hooks: Vec<Hook>,
+    /// Mail templates overriding the built-in ones (or adding new ones), by name.
+    #[serde(default)]
+    pub templates: IndexMap<Name, MailTemplate>,
+    /// Webhooks: other systems told about events, by name.
+    #[serde(default)]
+    pub webhooks: IndexMap<Name, Webhook>,
 }
 
 impl WorkflowFile {
@@ -512,6 +518,19 @@ pub struct Survey {
     pub template: Option<Name>,
 }
 
+impl Default for Survey {
+    fn default() -> Self {
+        Self {
+            on_stage: None,
+            questions: default_questions(),
+            sample: None,
+            delay: None,
+            expires_after: default_survey_expiry(),
+            template: None,
+        }
+    }
+}
+
 fn default_questions() -> Vec<Spanned<Question>> {
     [Question::Csat, Question::Nps, Question::Ces].into_iter().map(|q| Spanned::new(0..0, q)).collect()
 }
@@ -585,4 +604,36 @@ pub struct Hook {
     pub stage: Option<Name>,
     /// The script.
     pub script: Script,
+}
+
+/// A mail template: each part a MiniJinja template; a part left out is the built-in one's.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailTemplate {
+    /// The subject line.
+    #[serde(default)]
+    pub subject: Option<Spanned<String>>,
+    /// The plain-text body.
+    #[serde(default)]
+    pub text: Option<Spanned<String>>,
+    /// The HTML body (values are HTML-escaped).
+    #[serde(default)]
+    pub html: Option<Spanned<String>>,
+}
+
+/// A webhook: a URL that gets a signed JSON POST when one of its events happens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Where to POST (`http://` or `https://`).
+    pub url: Spanned<String>,
+    /// The events it is told about.
+    pub on: Vec<Spanned<EventKind>>,
+    /// Only events of tickets in these stages (empty: all).
+    #[serde(default)]
+    pub stages: Vec<Name>,
+    /// The name of the secret that signs the calls (`X-Afterdesk-Signature`), looked up in the
+    /// server's `secrets`, then in the environment. Without it calls are not signed.
+    #[serde(default)]
+    pub secret: Option<Name>,
 }

@@ -1,0 +1,224 @@
+//! Mail templates: the built-in ones (`templates.toml`, compiled into the binary) with a
+//! workflow's `[templates.NAME]` overrides on top, rendered with MiniJinja.
+//!
+//! Each template has three parts: `subject`, `text` and `html`. A workflow may override any part
+//! of any template, or add templates of its own; what it leaves out is the built-in part. HTML
+//! parts are auto-escaped and usually extend the built-in `layout`. One [`Templates`] is built
+//! per workflow version, so a message queued before a workflow changed renders as it would have.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Deserialize;
+
+use crate::workflow::model::{MailTemplate, Name};
+
+/// The parts of a template.
+pub const PARTS: [&str; 3] = ["subject", "text", "html"];
+
+/// A rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Subject line (one line).
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// Why a template could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// No template of that name.
+    #[error("no mail template named `{0}`")]
+    Unknown(String),
+    /// MiniJinja failed.
+    #[error("mail template `{name}`: {message}")]
+    Render {
+        /// Template and part.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct Parts {
+    subject: Option<String>,
+    text: Option<String>,
+    html: Option<String>,
+}
+
+static BUILT_IN: LazyLock<BTreeMap<String, Parts>> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    toml::from_str(include_str!("templates.toml")).expect("the built-in templates are valid TOML")
+});
+
+/// Names of the built-in templates.
+pub fn built_in() -> impl Iterator<Item = &'static str> {
+    BUILT_IN.keys().map(String::as_str).filter(|name| *name != "layout")
+}
+
+/// Whether a template of this name exists without any workflow override.
+pub fn is_built_in(name: &str) -> bool {
+    name != "layout" && BUILT_IN.contains_key(name)
+}
+
+/// The syntax error of a template source, if any: its line (from 1) and message.
+pub fn syntax_error(source: &str) -> Option<(usize, String)> {
+    let env = Environment::new();
+    match env.template_from_str(source) {
+        Ok(_) => None,
+        Err(error) => Some((error.line().unwrap_or(1), error.detail().unwrap_or("syntax error").to_string())),
+    }
+}
+
+/// The templates of one workflow version.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").finish_non_exhaustive()
+    }
+}
+
+impl Templates {
+    /// The built-in templates with `overrides` on top; times shown in `timezone`.
+    pub fn new(overrides: &IndexMap<Name, MailTemplate>, timezone: Tz) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+        env.add_filter("local", move |value: String| local_time(&value, timezone));
+        let mut add = |name: String, source: String| {
+            env.add_template_owned(name.clone(), source)
+                .map_err(|error| TemplateError::Render { name, message: error.to_string() })
+        };
+        for (name, parts) in BUILT_IN.iter() {
+            for (part, source) in [("subject", &parts.subject), ("text", &parts.text), ("html", &parts.html)] {
+                if let Some(source) = source {
+                    add(file_name(name, part), source.clone())?;
+                }
+            }
+        }
+        for (name, parts) in overrides {
+            for (part, source) in [("subject", &parts.subject), ("text", &parts.text), ("html", &parts.html)] {
+                if let Some(source) = source {
+                    add(file_name(name.get_ref(), part), source.get_ref().clone())?;
+                }
+            }
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders template `name` with `context`.
+    pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<Rendered, TemplateError> {
+        let part = |part: &str| -> Result<String, TemplateError> {
+            let file = file_name(name, part);
+            let template = match self.env.get_template(&file) {
+                Ok(template) => template,
+                // A workflow's own template may leave out a part: the generic one stands in.
+                Err(_) if !is_built_in(name) => self
+                    .env
+                    .get_template(&file_name("ticket_update", part))
+                    .map_err(|_| TemplateError::Unknown(name.to_string()))?,
+                Err(_) => return Err(TemplateError::Unknown(name.to_string())),
+            };
+            template.render(context).map_err(|error| TemplateError::Render {
+                name: format!("{name}.{part}"),
+                message: match error.line() {
+                    Some(line) => format!("{} (line {line})", error.detail().unwrap_or("cannot render")),
+                    None => error.detail().unwrap_or("cannot render").to_string(),
+                },
+            })
+        };
+        if !is_built_in(name) && self.env.get_template(&file_name(name, "subject")).is_err() {
+            let known = self.env.templates().any(|(file, _)| file.starts_with(&format!("{name}.")));
+            if !known {
+                return Err(TemplateError::Unknown(name.to_string()));
+            }
+        }
+        let subject = part("subject")?.split_whitespace().collect::<Vec<_>>().join(" ");
+        Ok(Rendered { subject, text: part("text")?, html: part("html")? })
+    }
+}
+
+fn file_name(name: &str, part: &str) -> String {
+    match part {
+        "subject" => format!("{name}.subject"),
+        "text" => format!("{name}.txt"),
+        _ => format!("{name}.html"),
+    }
+}
+
+/// An RFC 3339 time as people read it in `timezone`: `Mon 23 Nov 2026 14:30 (Asia/Tehran)`.
+fn local_time(value: &str, timezone: Tz) -> String {
+    match DateTime::parse_from_rfc3339(value) {
+        Ok(at) => {
+            let at = at.with_timezone(&Utc).with_timezone(&timezone);
+            format!("{} ({})", at.format("%a %-d %b %Y %H:%M"), timezone.name())
+        }
+        Err(_) => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn templates() -> Templates {
+        Templates::new(&IndexMap::new(), chrono_tz::Asia::Tehran).expect("built-in templates compile")
+    }
+
+    #[test]
+    fn every_built_in_template_renders_all_parts() {
+        let templates = templates();
+        let context = json!({
+            "number": "AS-7", "subject": "Leaking <washer>", "stage_name": "Review", "priority": "high",
+            "default_subject": "[AS-7] Something", "ticket_url": "http://x/v1/tickets/AS-7", "clock": "resolution",
+            "deadline": "2026-11-23T10:00:00Z", "late_by": "2h", "responsible": ["ali@example.com"], "level": 1,
+            "open": 3, "by_stage": {"review": 2, "intake": 1}, "breached": ["AS-7"], "workflow": "After-sales",
+            "event": "internal_note", "survey_url": "http://x/survey/abc", "expires_at": "2026-12-07T10:00:00Z",
+        });
+        for name in built_in() {
+            let rendered = templates.render(name, &context).expect(name);
+            assert_eq!(rendered.subject, "[AS-7] Something", "{name}");
+            assert!(!rendered.text.trim().is_empty(), "{name} text");
+            assert!(rendered.html.contains("<html>"), "{name} html extends the layout");
+            assert!(!rendered.html.contains("<washer>"), "{name}: values are escaped in HTML");
+        }
+        let escalation = templates.render("sla_escalation", &context).expect("renders");
+        assert!(escalation.text.contains("Late by:     2h (business time)"), "{}", escalation.text);
+        assert!(escalation.text.contains("Mon 23 Nov 2026 13:30 (Asia/Tehran)"), "{}", escalation.text);
+    }
+
+    #[test]
+    fn a_workflow_overrides_a_part_and_keeps_the_others() {
+        let overrides: IndexMap<Name, MailTemplate> = toml::from_str(
+            "[ticket_received]\nsubject = \"درخواست شما {{ number }} ثبت شد\"\n[custom]\ntext = \"Hi {{ number }}\"\n",
+        )
+        .expect("valid");
+        let templates = Templates::new(&overrides, chrono_tz::UTC).expect("compiles");
+        let rendered = templates.render("ticket_received", &json!({ "number": "AS-1" })).expect("renders");
+        assert_eq!(rendered.subject, "درخواست شما AS-1 ثبت شد");
+        assert!(rendered.text.contains("AS-1"), "the built-in text stays");
+        let custom = templates.render("custom", &json!({ "number": "AS-2", "default_subject": "S" })).expect("renders");
+        assert_eq!(custom.text, "Hi AS-2");
+        assert_eq!(custom.subject, "S", "a part left out is the generic one");
+        assert!(matches!(templates.render("nope", &json!({})), Err(TemplateError::Unknown(_))));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        assert_eq!(syntax_error("fine {{ number }}"), None);
+        let (line, message) = syntax_error("line one\n{% if x %}\nunclosed").expect("error");
+        assert_eq!(line, 3, "{message}");
+    }
+}

@@ -1,0 +1,381 @@
+//! The delivery worker: sends what the outbox holds, retries with backoff, dead-letters what
+//! cannot be sent.
+//!
+//! It reads only due messages from the outbox queue (see `store::outbox`), sends up to
+//! `delivery.concurrency` at a time, and records each attempt in one small transaction:
+//! sent, pending again with its next try `first_retry_ms · 2^(attempts-1)` later (±20 % jitter,
+//! at most `max_retry_ms`), or dead after `max_attempts` tries or a refusal that retrying will
+//! not change. It then sleeps until the next message is due or the writer queues a new one.
+//!
+//! Delivery is at least once: if the process dies between a send and its record, the message
+//! is sent again after the restart, with the same Message-ID (email) or delivery id (webhook),
+//! which is what receivers use to drop the duplicate. Before each pass the worker flushes the
+//! store, so it never sends a message about a change that is not yet durable. No request
+//! handler ever talks to a mail server or a webhook.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::mail::{MailError, Mailer};
+use super::survey::SurveyToken;
+use super::templates::{Templates, TemplateError};
+use super::webhook::{CallError, Caller};
+use crate::clock::Clock;
+use crate::config::{Config, DeliveryConfig};
+use crate::registry::Registry;
+use crate::store::outbox::{DeliveryState, Email, OutboxMessage, Payload, WebhookCall};
+use crate::store::{Store, StoreError};
+
+/// Longest the worker sleeps before looking at the queue again.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// Most messages one pass takes from the queue.
+const PASS: usize = 256;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Sent.
+    pub sent: usize,
+    /// Failed, to be retried.
+    pub retried: usize,
+    /// Given up.
+    pub dead: usize,
+}
+
+impl Pass {
+    /// Messages handled.
+    pub fn handled(&self) -> usize {
+        self.sent + self.retried + self.dead
+    }
+}
+
+/// Why a worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The mail settings are wrong.
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
+    /// The HTTP client could not be made.
+    #[error("webhooks: {0}")]
+    Webhook(#[from] CallError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an attempt came to.
+enum Outcome {
+    Sent(String),
+    Failed { error: String, transient: bool },
+    /// Not tried (mail is switched off): look again later without counting an attempt.
+    Held(String),
+}
+
+struct Inner {
+    store: Store,
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    mailer: Option<Mailer>,
+    caller: Caller,
+    config: DeliveryConfig,
+    secrets: BTreeMap<String, String>,
+    public_url: String,
+    survey_secret: [u8; 32],
+    templates: Mutex<HashMap<(String, String), Arc<Templates>>>,
+    wake: Arc<Notify>,
+}
+
+/// The delivery worker (cheap to clone).
+#[derive(Clone)]
+pub struct Delivery {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery").finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    /// A worker for `config`'s mail server and retry settings; `wake` is the writer's outbox
+    /// signal; links point at `public_url`.
+    pub fn new(
+        config: &Config,
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
+        public_url: &str,
+    ) -> Result<Self, WorkerError> {
+        let store = registry.store().clone();
+        let mailer = if config.mail.disabled { None } else { Some(Mailer::new(&config.mail)?) };
+        let caller = Caller::new(Duration::from_secs(config.delivery.webhook_timeout_secs))?;
+        let survey_secret = store.secret("survey")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                clock,
+                mailer,
+                caller,
+                config: config.delivery.clone(),
+                secrets: config.secrets.clone(),
+                public_url: public_url.trim_end_matches('/').to_string(),
+                survey_secret,
+                templates: Mutex::new(HashMap::new()),
+                wake,
+            }),
+        })
+    }
+
+    /// The secret that signs survey links.
+    pub fn survey_secret(&self) -> [u8; 32] {
+        self.inner.survey_secret
+    }
+
+    /// One pass: sends what is due now. Tests call it directly with a manual clock.
+    pub async fn tick(&self) -> Result<Pass, StoreError> {
+        let inner = &self.inner;
+        let store = inner.store.clone();
+        let now = inner.clock.now();
+        // Only what is durable leaves: the writer acknowledges after its flush, this makes sure
+        // a message read here was flushed too.
+        let due = tokio::task::spawn_blocking(move || {
+            store.flush()?;
+            store.due_messages(now, PASS)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt { what: "delivery pass".into(), reason: e.to_string() })??;
+        let mut pass = Pass::default();
+        for chunk in due.chunks(inner.config.concurrency.max(1)) {
+            let mut running = JoinSet::new();
+            for message in chunk.iter().cloned() {
+                let worker = self.clone();
+                running.spawn(async move {
+                    let outcome = worker.attempt(&message).await;
+                    (message, outcome)
+                });
+            }
+            while let Some(joined) = running.join_next().await {
+                let Ok((message, outcome)) = joined else { continue };
+                let updated = self.record(&message, outcome, inner.clock.now());
+                match updated.state {
+                    DeliveryState::Sent => pass.sent += 1,
+                    DeliveryState::Pending => pass.retried += 1,
+                    DeliveryState::Dead => pass.dead += 1,
+                }
+                if let Err(error) = inner.store.record_delivery(&message, &updated) {
+                    tracing::error!(%error, id = %message.id, "cannot record a delivery; it will be tried again");
+                }
+            }
+        }
+        if pass.handled() > 0 {
+            let store = inner.store.clone();
+            if let Ok(Err(error)) = tokio::task::spawn_blocking(move || store.flush()).await {
+                tracing::error!(%error, "cannot flush delivery records");
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Delivers until `stop` is cancelled.
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            let pass = match self.tick().await {
+                Ok(pass) => pass,
+                Err(error) => {
+                    tracing::error!(%error, "the delivery pass failed");
+                    Pass::default()
+                }
+            };
+            if stop.is_cancelled() {
+                return;
+            }
+            let now = self.inner.clock.now();
+            let sleep = if pass.handled() >= PASS {
+                Duration::ZERO
+            } else {
+                match self.inner.store.next_message_due() {
+                    Ok(Some(due)) => (due - now).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP),
+                    _ => MAX_SLEEP,
+                }
+            };
+            if sleep.is_zero() && pass.handled() == 0 {
+                // Due but not taken (a record failed): do not spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.inner.wake.notified() => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// The message as it is after `outcome`.
+    fn record(&self, message: &OutboxMessage, outcome: Outcome, now: DateTime<Utc>) -> OutboxMessage {
+        let config = &self.inner.config;
+        let mut updated = message.clone();
+        match outcome {
+            Outcome::Sent(response) => {
+                updated.attempts += 1;
+                updated.state = DeliveryState::Sent;
+                updated.sent_at = Some(now);
+                updated.next_attempt = None;
+                updated.response = Some(response);
+                metrics::counter!("afterdesk_deliveries_total", "outcome" => "sent").increment(1);
+                tracing::info!(id = %message.id, number = %message.number, attempts = updated.attempts, "delivered");
+            }
+            Outcome::Failed { error, transient } => {
+                updated.attempts += 1;
+                updated.last_error = Some(error.clone());
+                if transient && updated.attempts < config.max_attempts {
+                    updated.next_attempt = Some(now + backoff(config, updated.attempts));
+                    metrics::counter!("afterdesk_deliveries_total", "outcome" => "retry").increment(1);
+                    tracing::warn!(id = %message.id, attempts = updated.attempts, %error, "delivery failed; will retry");
+                } else {
+                    updated.state = DeliveryState::Dead;
+                    updated.next_attempt = None;
+                    metrics::counter!("afterdesk_deliveries_total", "outcome" => "dead").increment(1);
+                    tracing::error!(id = %message.id, attempts = updated.attempts, %error, "delivery given up (dead letter)");
+                }
+            }
+            Outcome::Held(reason) => {
+                updated.last_error = Some(reason);
+                let later = chrono::Duration::milliseconds(i64::try_from(config.max_retry_ms).unwrap_or(i64::MAX));
+                updated.next_attempt = Some(now + later);
+            }
+        }
+        updated
+    }
+
+    async fn attempt(&self, message: &OutboxMessage) -> Outcome {
+        match &message.payload {
+            Payload::Email(email) => self.send_email(message, email).await,
+            Payload::Webhook(call) => self.call_webhook(message, call).await,
+        }
+    }
+
+    async fn send_email(&self, message: &OutboxMessage, email: &Email) -> Outcome {
+        let Some(mailer) = &self.inner.mailer else {
+            return Outcome::Held("mail is disabled in the configuration (mail.disabled)".into());
+        };
+        let rendered = match self.render(message, email) {
+            Ok(rendered) => rendered,
+            Err(error) => return Outcome::Failed { error: error.to_string(), transient: false },
+        };
+        let mail = match mailer.build(message, &email.to, &rendered) {
+            Ok(mail) => mail,
+            Err(error) => return Outcome::Failed { error: error.to_string(), transient: false },
+        };
+        match mailer.send(mail).await {
+            Ok(response) => Outcome::Sent(response),
+            Err(error) => Outcome::Failed { transient: error.is_transient(), error: error.to_string() },
+        }
+    }
+
+    async fn call_webhook(&self, message: &OutboxMessage, call: &WebhookCall) -> Outcome {
+        let secret = match &call.secret {
+            Some(name) => match self.inner.secrets.get(name).cloned().or_else(|| std::env::var(name).ok()) {
+                Some(secret) => Some(secret),
+                None => {
+                    let error = format!("the secret `{name}` is neither in the configuration's secrets nor set in the environment");
+                    return Outcome::Failed { error, transient: true };
+                }
+            },
+            None => None,
+        };
+        match self.inner.caller.post(&message.id.to_string(), call, secret.as_deref().map(str::as_bytes)).await {
+            Ok(status) => Outcome::Sent(status),
+            Err(CallError::Transient(error)) => Outcome::Failed { error, transient: true },
+            Err(CallError::Permanent(error)) => Outcome::Failed { error, transient: false },
+        }
+    }
+
+    /// Renders an email with its workflow version's templates, adding links.
+    pub fn render(&self, message: &OutboxMessage, email: &Email) -> Result<super::templates::Rendered, TemplateError> {
+        let templates = self.templates(&message.workflow, &message.version)?;
+        let mut context = email.context.clone();
+        let public_url = &self.inner.public_url;
+        let mut extra = json!({
+            "default_subject": email.subject,
+            "public_url": public_url,
+        });
+        if !message.number.is_empty() {
+            extra["ticket_url"] = json!(format!("{public_url}/v1/tickets/{}", message.number));
+        }
+        if let (Some(ticket), Some(expires)) = (message.ticket, context.get("expires_at").and_then(|e| e.as_str())) {
+            if let Ok(expires) = DateTime::parse_from_rfc3339(expires) {
+                let token = SurveyToken { ticket, survey: message.id, expires: expires.to_utc() };
+                extra["survey_url"] = json!(format!("{public_url}/survey/{}", token.sign(&self.inner.survey_secret)));
+            }
+        }
+        if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
+            for (key, value) in extra {
+                target.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        templates.render(&email.template, &context)
+    }
+
+    fn templates(&self, workflow: &str, version: &str) -> Result<Arc<Templates>, TemplateError> {
+        let key = (workflow.to_string(), version.to_string());
+        if let Some(found) = self.inner.templates.lock().ok().and_then(|cache| cache.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let definition = self.inner.registry.version(workflow, version).ok().flatten();
+        let built = match &definition {
+            Some(workflow) => {
+                let definition = &workflow.definition;
+                let timezone = definition
+                    .calendar
+                    .as_ref()
+                    .and_then(|name| definition.calendars.get(name.get_ref().as_str()))
+                    .map_or(chrono_tz::UTC, |calendar| calendar.timezone.0);
+                Templates::new(&definition.templates, timezone)?
+            }
+            None => Templates::new(&indexmap::IndexMap::new(), chrono_tz::UTC)?,
+        };
+        let built = Arc::new(built);
+        if let Ok(mut cache) = self.inner.templates.lock() {
+            cache.insert(key, built.clone());
+        }
+        Ok(built)
+    }
+}
+
+/// The wait before try `attempts + 1`.
+fn backoff(config: &DeliveryConfig, attempts: u32) -> chrono::Duration {
+    let exponent = attempts.saturating_sub(1).min(30);
+    let base = config.first_retry_ms.saturating_mul(1 << exponent).min(config.max_retry_ms);
+    // ±20 % so that messages failed together do not all come back together.
+    let jitter = rand::random_range(0.8..1.2);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::cast_sign_loss)]
+    let millis = (base as f64 * jitter) as i64;
+    chrono::Duration::milliseconds(millis.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_limit() {
+        let config = DeliveryConfig { first_retry_ms: 1_000, max_retry_ms: 10_000, ..DeliveryConfig::default() };
+        let within = |attempts, low, high| {
+            let wait = backoff(&config, attempts).num_milliseconds();
+            assert!((low..=high).contains(&wait), "attempt {attempts}: {wait} ms");
+        };
+        within(1, 800, 1_200);
+        within(2, 1_600, 2_400);
+        within(3, 3_200, 4_800);
+        within(10, 8_000, 12_000);
+    }
+}
