@@ -216,6 +216,7 @@ fn customer(name: &str, vip: bool) -> Customer {
         vip,
         created_at: start_time(),
         updated_at: start_time(),
+        satisfaction: Default::default(),
     }
 }
 

@@ -45,8 +45,8 @@ async fn jobs_run_at_their_time_follow_up_after_closure_and_catch_up_once() {
     assert!(jobs.tick().expect("tick").ran.is_empty(), "and it runs once");
     let digests = desk.store.outbox_with_template("digest").expect("outbox");
     assert_eq!(digests.len(), 1);
-    assert_eq!(digests[0].to, ["boss@example.com", "lead@example.com"]);
-    assert!(digests[0].subject.contains("2 open, 0 breached"), "{}", digests[0].subject);
+    assert_eq!(digests[0].email().expect("mail").to, ["boss@example.com", "lead@example.com"]);
+    assert!(digests[0].email().expect("mail").subject.contains("2 open, 0 breached"), "{}", digests[0].email().expect("mail").subject);
 
     // Close the first ticket on Monday 09:00 Berlin; two days later the 10:00 run follows up, once.
     clock.set(at("2026-11-23T08:00:00Z"));
@@ -61,7 +61,7 @@ async fn jobs_run_at_their_time_follow_up_after_closure_and_catch_up_once() {
     jobs.tick().expect("tick");
     let follow_ups = desk.store.outbox_with_template("follow_up").expect("outbox");
     assert_eq!(follow_ups.len(), 1);
-    assert_eq!(follow_ups[0].to, ["ana@example.com"]);
+    assert_eq!(follow_ups[0].email().expect("mail").to, ["ana@example.com"]);
     assert_eq!(follow_ups[0].number, first.number);
     clock.set(at("2026-11-26T09:00:00Z"));
     jobs.tick().expect("tick");

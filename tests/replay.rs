@@ -127,6 +127,7 @@ fn customer() -> Customer {
         vip: false,
         created_at: at,
         updated_at: at,
+        satisfaction: Default::default(),
     }
 }
 

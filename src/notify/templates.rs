@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_line() {
         assert_eq!(syntax_error("fine {{ number }}"), None);
-        let (line, message) = syntax_error("line one\n{% if x %}\nunclosed").expect("error");
-        assert_eq!(line, 3, "{message}");
+        let (line, message) = syntax_error("line one\nline two {{ number }\nline three").expect("error");
+        assert_eq!(line, 2, "{message}");
     }
 }

@@ -876,7 +876,9 @@ impl Checker<'_> {
             references.extend(sla.escalate.iter().filter_map(|e| e.template.as_ref()).map(|t| (t, "in an escalation".into())));
         }
         let mut known: Vec<&str> = keys(&wf.templates).collect();
-        known.extend(crate::notify::templates::built_in());
+        for name in crate::notify::templates::built_in() {
+            known.push(name);
+        }
         for (name, context) in references {
             self.reference(name, "template", known.iter().copied(), &context);
         }

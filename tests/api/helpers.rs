@@ -56,6 +56,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         cache_mb: 8,
         ..Config::default()
     };
+    // No mail server in most tests: mail stays in the outbox (the mail tests start one).
+    config.mail.disabled = true;
     configure(&mut config);
     let clock = ManualClock::new(start_time());
     let app = Application::build_with_clock(&config, Arc::new(clock.clone())).await.expect("the server starts");

@@ -155,6 +155,11 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
         ("GET", "/v1/tokens"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
+        ("GET", "/v1/outbox"),
+        ("POST", "/v1/outbox/{id}/retry"),
+        ("GET", "/v1/webhooks/{workflow}/{name}/deliveries"),
+        ("GET", "/survey/{token}"),
+        ("POST", "/survey/{token}"),
     ] {
         assert!(operations.contains(&(expected.0.to_string(), expected.1.to_string())), "{expected:?} documented");
     }
@@ -162,7 +167,8 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
     assert_eq!(openapi["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     for (method, path) in &operations {
         let operation = &openapi["paths"][path][method.to_lowercase()];
-        let public = ["/healthz", "/metrics"].contains(&path.as_str());
+        // The survey page is for customers: its signed token is the credential.
+        let public = ["/healthz", "/metrics", "/survey/{token}"].contains(&path.as_str());
         assert_eq!(operation.get("security").is_none(), public, "{method} {path} security");
     }
     app.stop().await;
