@@ -435,6 +435,8 @@ async fn acknowledged_writes_survive_kill_9() {
     let data = dir.path().join("data");
     let acked: Acked = Arc::default();
     let mut token: Option<String> = None;
+    // reqwest is built without a default TLS provider (the server installs ring's).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let plain = Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
     for (round, kill_after) in KILL_AFTER_ACKS.iter().copied().chain([0]).enumerate() {
         let mut server = Server::start(&data, dir.path().join(format!("server-{round}.log")));

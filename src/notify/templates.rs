@@ -61,12 +61,12 @@ static BUILT_IN: LazyLock<BTreeMap<String, Parts>> = LazyLock::new(|| {
 
 /// Names of the built-in templates.
 pub fn built_in() -> impl Iterator<Item = &'static str> {
-    BUILT_IN.keys().map(String::as_str).filter(|name| *name != "layout")
+    BUILT_IN.keys().map(String::as_str).filter(|name| is_built_in(name))
 }
 
 /// Whether a template of this name exists without any workflow override.
 pub fn is_built_in(name: &str) -> bool {
-    name != "layout" && BUILT_IN.contains_key(name)
+    !matches!(name, "layout" | "plain") && BUILT_IN.contains_key(name)
 }
 
 /// The syntax error of a template source, if any: its line (from 1) and message.
@@ -118,34 +118,36 @@ impl Templates {
     }
 
     /// Renders template `name` with `context`.
+    ///
+    /// A workflow's own template needs a `text` part; without `subject` it has Afterdesk's
+    /// subject line (`default_subject`), without `html` its text in the HTML layout.
     pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<Rendered, TemplateError> {
-        let part = |part: &str| -> Result<String, TemplateError> {
-            let file = file_name(name, part);
-            let template = match self.env.get_template(&file) {
-                Ok(template) => template,
-                // A workflow's own template may leave out a part: the generic one stands in.
-                Err(_) if !is_built_in(name) => self
-                    .env
-                    .get_template(&file_name("ticket_update", part))
-                    .map_err(|_| TemplateError::Unknown(name.to_string()))?,
-                Err(_) => return Err(TemplateError::Unknown(name.to_string())),
-            };
-            template.render(context).map_err(|error| TemplateError::Render {
-                name: format!("{name}.{part}"),
+        let render = |file: &str, context: &serde_json::Value| -> Result<Option<String>, TemplateError> {
+            let Ok(template) = self.env.get_template(file) else { return Ok(None) };
+            template.render(context).map(Some).map_err(|error| TemplateError::Render {
+                name: file.to_string(),
                 message: match error.line() {
                     Some(line) => format!("{} (line {line})", error.detail().unwrap_or("cannot render")),
                     None => error.detail().unwrap_or("cannot render").to_string(),
                 },
             })
         };
-        if !is_built_in(name) && self.env.get_template(&file_name(name, "subject")).is_err() {
-            let known = self.env.templates().any(|(file, _)| file.starts_with(&format!("{name}.")));
-            if !known {
-                return Err(TemplateError::Unknown(name.to_string()));
+        let text = render(&file_name(name, "text"), context)?.ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
+        let subject = match render(&file_name(name, "subject"), context)? {
+            Some(subject) => subject,
+            None => context.get("default_subject").and_then(|s| s.as_str()).unwrap_or_default().to_string(),
+        };
+        let html = match render(&file_name(name, "html"), context)? {
+            Some(html) => html,
+            None => {
+                let mut with_body = context.clone();
+                if let Some(map) = with_body.as_object_mut() {
+                    map.insert("body".into(), text.clone().into());
+                }
+                render("plain.html", &with_body)?.unwrap_or_default()
             }
-        }
-        let subject = part("subject")?.split_whitespace().collect::<Vec<_>>().join(" ");
-        Ok(Rendered { subject, text: part("text")?, html: part("html")? })
+        };
+        Ok(Rendered { subject: subject.split_whitespace().collect::<Vec<_>>().join(" "), text, html })
     }
 }
 
@@ -211,7 +213,8 @@ mod tests {
         assert!(rendered.text.contains("AS-1"), "the built-in text stays");
         let custom = templates.render("custom", &json!({ "number": "AS-2", "default_subject": "S" })).expect("renders");
         assert_eq!(custom.text, "Hi AS-2");
-        assert_eq!(custom.subject, "S", "a part left out is the generic one");
+        assert_eq!(custom.subject, "S", "without a subject, Afterdesk's");
+        assert!(custom.html.contains("Hi AS-2") && custom.html.contains("<html>"), "the text in the layout");
         assert!(matches!(templates.render("nope", &json!({})), Err(TemplateError::Unknown(_))));
     }
 

@@ -852,6 +852,13 @@ impl Checker<'_> {
         let wf = self.workflow;
         self.names_are_ids(wf.templates.keys(), "template");
         for (name, template) in &wf.templates {
+            if template.text.is_none() && !crate::notify::templates::is_built_in(name.get_ref()) {
+                self.error(
+                    name.span(),
+                    format!("template `{}` is not a built-in one, so it needs a `text`", name.get_ref()),
+                    "add `text = '''...'''` (subject and html are optional)".to_string(),
+                );
+            }
             let parts = [("subject", &template.subject), ("text", &template.text), ("html", &template.html)];
             for (part, source) in parts {
                 let Some(source) = source else { continue };
