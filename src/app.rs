@@ -120,8 +120,13 @@ impl Application {
         }
         // The webhook client's TLS uses the same crypto as the mail client's.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let delivery =
-            Delivery::new(config, state.registry.clone(), state.clock.clone(), writer.outbox_signal(), &state.public_url)?;
+        let delivery = Delivery::new(
+            config,
+            state.registry.clone(),
+            state.clock.clone(),
+            writer.outbox_signal(),
+            &state.public_url,
+        )?;
         state.survey_secret = Arc::new(delivery.survey_secret());
         let router = api::router(state, limits);
         Ok(Self { listener, router, writer, writer_thread, store, scheduler, jobs, delivery, initial_admin_token })

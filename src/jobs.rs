@@ -196,7 +196,15 @@ impl Jobs {
                         let customer = self.store.customer(ticket.customer)?;
                         if let Some(notice) = notices::survey_mail(definition, &ticket, customer.as_ref(), now) {
                             let (template, to, subject) = (notice.template, notice.to, notice.subject);
-                            out.push(Self::message(&template, workflow, Some(&ticket), to, subject, notice.context, now));
+                            out.push(Self::message(
+                                &template,
+                                workflow,
+                                Some(&ticket),
+                                to,
+                                subject,
+                                notice.context,
+                                now,
+                            ));
                         }
                     }
                 }

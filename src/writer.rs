@@ -352,7 +352,8 @@ impl State {
             }
             let mut ids = Vec::new();
             let calls = webhook::calls(&workflow.definition, ticket, event, || {
-                let id = self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
+                let id =
+                    self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
                 ids.push(id);
                 id.to_string()
             });

@@ -46,7 +46,11 @@ async fn jobs_run_at_their_time_follow_up_after_closure_and_catch_up_once() {
     let digests = desk.store.outbox_with_template("digest").expect("outbox");
     assert_eq!(digests.len(), 1);
     assert_eq!(digests[0].email().expect("mail").to, ["boss@example.com", "lead@example.com"]);
-    assert!(digests[0].email().expect("mail").subject.contains("2 open, 0 breached"), "{}", digests[0].email().expect("mail").subject);
+    assert!(
+        digests[0].email().expect("mail").subject.contains("2 open, 0 breached"),
+        "{}",
+        digests[0].email().expect("mail").subject
+    );
 
     // Close the first ticket on Monday 09:00 Berlin; two days later the 10:00 run follows up, once.
     clock.set(at("2026-11-23T08:00:00Z"));

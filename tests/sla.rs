@@ -209,11 +209,13 @@ async fn warning_breach_escalation_levels_and_reminders() {
 
     // Every alert went to the outbox with the right people and the lateness in business time.
     let outbox = sla.desk.store.outbox_of(ticket.id).expect("outbox");
-    let sent: Vec<(&str, Vec<String>)> = outbox.iter().filter_map(|m| m.email()).map(|m| (m.template.as_str(), m.to.clone())).collect();
+    let sent: Vec<(&str, Vec<String>)> =
+        outbox.iter().filter_map(|m| m.email()).map(|m| (m.template.as_str(), m.to.clone())).collect();
     assert!(sent.contains(&("sla_warning", vec!["agent@example.com".into()])), "{sent:?}");
     assert!(sent.contains(&("sla_escalation", vec!["lead@example.com".into()])), "{sent:?}");
     assert!(sent.contains(&("sla_escalation", vec!["manager@example.com".into()])), "{sent:?}");
-    let level_two = outbox.iter().filter_map(|m| m.email()).find(|m| m.to == ["manager@example.com"]).expect("level 2 mail");
+    let level_two =
+        outbox.iter().filter_map(|m| m.email()).find(|m| m.to == ["manager@example.com"]).expect("level 2 mail");
     assert!(
         level_two.subject.contains(&ticket.number) && level_two.subject.contains("overdue by 2h"),
         "{}",
@@ -292,8 +294,13 @@ async fn escalation_mail_at_night_is_held_until_business_hours() {
     let ticket = sla.open("normal").await;
     sla.later(Duration::minutes(90));
     assert_eq!(sla.tick().await, 1);
-    let warning =
-        sla.desk.store.outbox_of(ticket.id).expect("outbox").into_iter().find(|m| m.email().is_some_and(|e| e.template == "sla_warning"));
+    let warning = sla
+        .desk
+        .store
+        .outbox_of(ticket.id)
+        .expect("outbox")
+        .into_iter()
+        .find(|m| m.email().is_some_and(|e| e.template == "sla_warning"));
     let warning = warning.expect("a warning is queued");
     assert_eq!(warning.created_at, at("2026-11-23T21:30:00Z"));
     assert_eq!(warning.not_before, at("2026-11-24T08:00:00Z"), "held until Tuesday 09:00 Berlin");

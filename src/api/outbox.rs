@@ -60,7 +60,8 @@ fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
 
 fn cursor(text: Option<&str>) -> Result<Option<Ulid>, ApiError> {
     text.map(|c| {
-        Ulid::from_string(c).map_err(|_| ApiError::invalid(vec![FieldProblem::new("cursor", "is not a cursor of this list")]))
+        Ulid::from_string(c)
+            .map_err(|_| ApiError::invalid(vec![FieldProblem::new("cursor", "is not a cursor of this list")]))
     })
     .transpose()
 }
@@ -76,27 +77,31 @@ async fn list_outbox(
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<OutboxPage>, ApiError> {
     caller.require_admin()?;
-    let mut filter = OutboxFilter::default();
-    filter.state = match query.state.as_deref() {
-        None => None,
-        Some("pending") => Some(DeliveryState::Pending),
-        Some("sent") => Some(DeliveryState::Sent),
-        Some("dead") => Some(DeliveryState::Dead),
-        Some(other) => {
-            return Err(ApiError::invalid(vec![FieldProblem::new(
-                "state",
-                format!("unknown state \"{other}\"; use pending, sent or dead"),
-            )]));
-        }
-    };
+    let mut filter = OutboxFilter { state: parse_state(query.state.as_deref())?, ..OutboxFilter::default() };
     if let Some(ticket) = &query.ticket {
-        filter.ticket = Some(state.store.resolve(ticket)?.ok_or_else(|| {
-            ApiError::invalid(vec![FieldProblem::new("ticket", format!("no ticket {ticket}"))])
-        })?);
+        filter.ticket = Some(
+            state
+                .store
+                .resolve(ticket)?
+                .ok_or_else(|| ApiError::invalid(vec![FieldProblem::new("ticket", format!("no ticket {ticket}"))]))?,
+        );
     }
     let limit = page_limit(query.limit)?;
     let (messages, next) = state.store.list_outbox(&filter, cursor(query.cursor.as_deref())?, limit)?;
     Ok(Json(OutboxPage { messages, next_cursor: next.map(|id| id.to_string()) }))
+}
+
+fn parse_state(text: Option<&str>) -> Result<Option<DeliveryState>, ApiError> {
+    match text {
+        None => Ok(None),
+        Some("pending") => Ok(Some(DeliveryState::Pending)),
+        Some("sent") => Ok(Some(DeliveryState::Sent)),
+        Some("dead") => Ok(Some(DeliveryState::Dead)),
+        Some(other) => Err(ApiError::invalid(vec![FieldProblem::new(
+            "state",
+            format!("unknown state \"{other}\"; use pending, sent or dead"),
+        )])),
+    }
 }
 
 fn find(state: &AppState, id: &str) -> Result<OutboxMessage, ApiError> {
@@ -225,18 +230,7 @@ async fn webhook_deliveries(
     }
     let filter = OutboxFilter {
         webhook: Some(format!("{workflow}/{name}")),
-        state: match query.state.as_deref() {
-            None => None,
-            Some("pending") => Some(DeliveryState::Pending),
-            Some("sent") => Some(DeliveryState::Sent),
-            Some("dead") => Some(DeliveryState::Dead),
-            Some(other) => {
-                return Err(ApiError::invalid(vec![FieldProblem::new(
-                    "state",
-                    format!("unknown state \"{other}\"; use pending, sent or dead"),
-                )]));
-            }
-        },
+        state: parse_state(query.state.as_deref())?,
         ticket: None,
     };
     let limit = page_limit(query.limit)?;

@@ -58,7 +58,7 @@ async fn survey_page(State(state): State<AppState>, Path(token): Path<String>) -
             page(StatusCode::OK, "Thank you", &format!("<p>{}</p>", already(&ticket)))
         }
         Ok((_, ticket, survey)) => form_page(StatusCode::OK, &ticket, &survey, &[], &SurveyForm::default()),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -71,10 +71,14 @@ async fn survey_page(State(state): State<AppState>, Path(token): Path<String>) -
               (status = 422, description = "The form again, with what to fix", content_type = "text/html", body = String),
               (status = 404, description = "Not a valid link", content_type = "text/html", body = String),
               (status = 410, description = "The link expired", content_type = "text/html", body = String)))]
-async fn answer_page(State(state): State<AppState>, Path(token): Path<String>, Form(form): Form<SurveyForm>) -> Response {
+async fn answer_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<SurveyForm>,
+) -> Response {
     let (token, ticket, survey) = match open(&state, &token) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut problems = Vec::new();
     let mut score = |field: &str, value: &Option<String>| -> Option<u8> {
@@ -138,20 +142,21 @@ async fn record_answer(
 }
 
 /// The token's ticket and survey, or the page that says why not.
-fn open(state: &AppState, token: &str) -> Result<(SurveyToken, Ticket, Survey), Response> {
+fn open(state: &AppState, token: &str) -> Result<(SurveyToken, Ticket, Survey), Box<Response>> {
     let token = SurveyToken::verify(token, state.survey_secret.as_ref(), state.clock.now()).map_err(|error| {
         let status = match error {
             TokenError::Invalid => StatusCode::NOT_FOUND,
             TokenError::Expired(_) => StatusCode::GONE,
         };
-        page(status, "Survey link not valid", &format!("<p>{}.</p>", escape(&error.to_string())))
+        Box::new(page(status, "Survey link not valid", &format!("<p>{}.</p>", escape(&error.to_string()))))
     })?;
-    let unavailable = || {
-        page(StatusCode::SERVICE_UNAVAILABLE, "Please try again", "<p>Please try again in a minute.</p>")
-    };
+    let unavailable =
+        || Box::new(page(StatusCode::SERVICE_UNAVAILABLE, "Please try again", "<p>Please try again in a minute.</p>"));
     let ticket = match state.store.ticket(token.ticket) {
         Ok(Some(ticket)) => ticket,
-        Ok(None) => return Err(page(StatusCode::NOT_FOUND, "Survey link not valid", "<p>No such survey.</p>")),
+        Ok(None) => {
+            return Err(Box::new(page(StatusCode::NOT_FOUND, "Survey link not valid", "<p>No such survey.</p>")));
+        }
         Err(_) => return Err(unavailable()),
     };
     let survey = match state.registry.version(&ticket.workflow, &ticket.version) {
@@ -170,7 +175,13 @@ fn already(ticket: &Ticket) -> String {
     format!("This survey about request {} was already answered. Thank you!", escape(&ticket.number))
 }
 
-fn form_page(status: StatusCode, ticket: &Ticket, survey: &Survey, problems: &[FieldProblem], form: &SurveyForm) -> Response {
+fn form_page(
+    status: StatusCode,
+    ticket: &Ticket,
+    survey: &Survey,
+    problems: &[FieldProblem],
+    form: &SurveyForm,
+) -> Response {
     let mut body = format!(
         "<p>Request <strong>{}</strong>: {}</p>\n<form method=\"post\">\n",
         escape(&ticket.number),
@@ -186,9 +197,17 @@ fn form_page(status: StatusCode, ticket: &Ticket, survey: &Survey, problems: &[F
     for question in &survey.questions {
         let question = *question.get_ref();
         let (name, label, value) = match question {
-            Question::Csat => ("csat", "How satisfied are you with how we handled your request? (1 = very unhappy, 5 = very happy)", &form.csat),
-            Question::Nps => ("nps", "How likely are you to recommend us to a friend? (0 = not at all, 10 = very likely)", &form.nps),
-            Question::Ces => ("ces", "How easy was it to get your request handled? (1 = very hard, 7 = very easy)", &form.ces),
+            Question::Csat => (
+                "csat",
+                "How satisfied are you with how we handled your request? (1 = very unhappy, 5 = very happy)",
+                &form.csat,
+            ),
+            Question::Nps => {
+                ("nps", "How likely are you to recommend us to a friend? (0 = not at all, 10 = very likely)", &form.nps)
+            }
+            Question::Ces => {
+                ("ces", "How easy was it to get your request handled? (1 = very hard, 7 = very easy)", &form.ces)
+            }
             Question::Comment => ("comment", "Anything you want to tell us?", &form.comment),
         };
         match range(question) {

@@ -39,6 +39,16 @@ pub fn human(duration: chrono::Duration) -> String {
     }
 }
 
+/// How late a breached clock is at `at`, in its business time: since its deadline (which may be
+/// earlier than the moment the breach was noticed), or since the breach when paused.
+fn lateness(workflow: &WorkflowFile, ticket: &Ticket, clock: &str, at: DateTime<Utc>) -> Option<chrono::Duration> {
+    let state = ticket.slas.get(clock)?;
+    let breached = state.breached_at?;
+    let calendar = sla::calendar(workflow, sla::definition(workflow, clock)?);
+    let since = sla::deadline(state, &calendar).map_or(breached, |due| due.min(breached));
+    Some(calendar.elapsed(since, at))
+}
+
 /// The name of a clock for people.
 pub fn clock_label(workflow: &WorkflowFile, clock: &str) -> String {
     match clock {
@@ -109,7 +119,7 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
             .map_or_else(|| calendar.clone(), super::calendar::BusinessCalendar::from_definition);
         let not_before = if definition.business_hours_mail { office.next_open(event.at) } else { event.at };
         let state = ticket.slas.get(clock)?;
-        let late = state.breached_at.map(|at| calendar.elapsed(at, event.at));
+        let late = lateness(workflow, ticket, clock, event.at);
         let deadline = sla::deadline(state, &calendar);
         let clock_fields = json!({
             "clock": clock_label(workflow, clock),
@@ -126,13 +136,7 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
             out.extend(alert(clock, "sla_warning", notify, subject, json!({})));
         }
         Change::SlaEscalated { clock, level, notify } => {
-            let late = ticket
-                .slas
-                .get(clock.as_str())
-                .and_then(|s| s.breached_at)
-                .zip(sla::definition(workflow, clock))
-                .map(|(at, d)| human(sla::calendar(workflow, d).elapsed(at, event.at)))
-                .unwrap_or_default();
+            let late = lateness(workflow, ticket, clock, event.at).map(human).unwrap_or_default();
             let subject = format!(
                 "[{}] Escalation level {level}: {} overdue by {late} (business time)",
                 ticket.number,
@@ -216,7 +220,8 @@ fn survey(
     at: DateTime<Utc>,
 ) -> Option<Notice> {
     let definition = workflow.survey.as_ref()?;
-    if super::survey::stage(workflow, definition).as_deref() != Some(entered) || !super::survey::sampled(definition, ticket)
+    if super::survey::stage(workflow, definition).as_deref() != Some(entered)
+        || !super::survey::sampled(definition, ticket)
     {
         return None;
     }

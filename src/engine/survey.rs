@@ -48,9 +48,11 @@ pub fn range(question: Question) -> Option<(u8, u8)> {
 
 /// The stage whose entry asks the survey: `on_stage`, else the first terminal stage.
 pub fn stage(workflow: &WorkflowFile, survey: &Survey) -> Option<String> {
-    survey.on_stage.as_ref().map(|s| s.get_ref().clone()).or_else(|| {
-        workflow.stages.iter().find(|(_, stage)| stage.terminal).map(|(id, _)| id.get_ref().clone())
-    })
+    survey
+        .on_stage
+        .as_ref()
+        .map(|s| s.get_ref().clone())
+        .or_else(|| workflow.stages.iter().find(|(_, stage)| stage.terminal).map(|(id, _)| id.get_ref().clone()))
 }
 
 /// Whether `ticket` is in the survey's sample (stable: decided by the ticket's id).
@@ -70,7 +72,8 @@ pub fn in_sample(ticket: &Ticket, share: f64) -> bool {
 pub fn problems(survey: Option<&Survey>, answer: &SurveyAnswer) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
     let asked = |question: Question| survey.is_none_or(|s| s.questions.iter().any(|q| *q.get_ref() == question));
-    let scores = [("csat", Question::Csat, answer.csat), ("nps", Question::Nps, answer.nps), ("ces", Question::Ces, answer.ces)];
+    let scores =
+        [("csat", Question::Csat, answer.csat), ("nps", Question::Nps, answer.nps), ("ces", Question::Ces, answer.ces)];
     for (field, question, value) in scores {
         let Some(value) = value else { continue };
         if !asked(question) {
@@ -103,6 +106,7 @@ pub fn problems(survey: Option<&Survey>, answer: &SurveyAnswer) -> Vec<FieldProb
 
 /// When a survey link stops working.
 pub fn expires(survey: &Survey, sent: DateTime<Utc>) -> DateTime<Utc> {
-    let allowed = chrono::Duration::from_std(survey.expires_after.get_ref().get()).unwrap_or(chrono::Duration::days(14));
+    let allowed =
+        chrono::Duration::from_std(survey.expires_after.get_ref().get()).unwrap_or(chrono::Duration::days(14));
     sent + allowed
 }

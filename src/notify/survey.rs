@@ -61,7 +61,8 @@ impl SurveyToken {
             return Err(TokenError::Invalid);
         }
         let mut parts = payload.split('.');
-        let (Some(ticket), Some(survey), Some(expires), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(ticket), Some(survey), Some(expires), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Invalid);
         };

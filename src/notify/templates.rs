@@ -132,7 +132,8 @@ impl Templates {
                 },
             })
         };
-        let text = render(&file_name(name, "text"), context)?.ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
+        let text =
+            render(&file_name(name, "text"), context)?.ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
         let subject = match render(&file_name(name, "subject"), context)? {
             Some(subject) => subject,
             None => context.get("default_subject").and_then(|s| s.as_str()).unwrap_or_default().to_string(),

@@ -24,7 +24,12 @@ use crate::workflow::model::WorkflowFile;
 
 /// The webhook calls `event` causes, for `ticket` as it is after the event; `id` gives each
 /// call its delivery id.
-pub fn calls(workflow: &WorkflowFile, ticket: &Ticket, event: &Event, mut id: impl FnMut() -> String) -> Vec<WebhookCall> {
+pub fn calls(
+    workflow: &WorkflowFile,
+    ticket: &Ticket,
+    event: &Event,
+    mut id: impl FnMut() -> String,
+) -> Vec<WebhookCall> {
     let Some(kind) = event_kind(event) else { return Vec::new() };
     let mut out = Vec::new();
     for (name, webhook) in &workflow.webhooks {
@@ -33,7 +38,8 @@ pub fn calls(workflow: &WorkflowFile, ticket: &Ticket, event: &Event, mut id: im
         if !subscribed || !in_stage {
             continue;
         }
-        let event_name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let event_name =
+            serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let delivery = id();
         let body = json!({
             "delivery": delivery,

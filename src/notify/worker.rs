@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::mail::{MailError, Mailer};
 use super::survey::SurveyToken;
-use super::templates::{Templates, TemplateError};
+use super::templates::{TemplateError, Templates};
 use super::webhook::{CallError, Caller};
 use crate::clock::Clock;
 use crate::config::{Config, DeliveryConfig};
@@ -73,7 +73,10 @@ pub enum WorkerError {
 /// What an attempt came to.
 enum Outcome {
     Sent(String),
-    Failed { error: String, transient: bool },
+    Failed {
+        error: String,
+        transient: bool,
+    },
     /// Not tried (mail is switched off): look again later without counting an attempt.
     Held(String),
 }
@@ -286,7 +289,9 @@ impl Delivery {
             Some(name) => match self.inner.secrets.get(name).cloned().or_else(|| std::env::var(name).ok()) {
                 Some(secret) => Some(secret),
                 None => {
-                    let error = format!("the secret `{name}` is neither in the configuration's secrets nor set in the environment");
+                    let error = format!(
+                        "the secret `{name}` is neither in the configuration's secrets nor set in the environment"
+                    );
                     return Outcome::Failed { error, transient: true };
                 }
             },

@@ -873,14 +873,23 @@ impl Checker<'_> {
             }
         }
         let mut references: Vec<(&Name, String)> = Vec::new();
-        references.extend(wf.notifications.iter().filter_map(|n| n.template.as_ref()).map(|t| (t, "in a notification".into())));
+        references.extend(
+            wf.notifications.iter().filter_map(|n| n.template.as_ref()).map(|t| (t, "in a notification".into())),
+        );
         references.extend(wf.survey.iter().filter_map(|s| s.template.as_ref()).map(|t| (t, "in `survey`".into())));
         for (name, job) in &wf.jobs {
             references.extend(job.template.iter().map(|t| (t, format!("in job `{}`", name.get_ref()))));
         }
-        let slas = wf.stages.values().filter_map(|s| s.sla.as_ref()).chain(wf.sla.first_response.iter()).chain(wf.sla.resolution.iter());
+        let slas = wf
+            .stages
+            .values()
+            .filter_map(|s| s.sla.as_ref())
+            .chain(wf.sla.first_response.iter())
+            .chain(wf.sla.resolution.iter());
         for sla in slas {
-            references.extend(sla.escalate.iter().filter_map(|e| e.template.as_ref()).map(|t| (t, "in an escalation".into())));
+            references.extend(
+                sla.escalate.iter().filter_map(|e| e.template.as_ref()).map(|t| (t, "in an escalation".into())),
+            );
         }
         let mut known: Vec<&str> = keys(&wf.templates).collect();
         for name in crate::notify::templates::built_in() {

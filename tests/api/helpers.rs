@@ -35,6 +35,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     /// The temporary folder: `workflows/`, `scripts/`, `data/`. Removed on drop.
     pub root: tempfile::TempDir,
+    /// The server's timer loop; it holds a writer handle, so `stop` drops it first.
+    scheduler: Option<afterdesk::scheduler::Scheduler>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -64,6 +66,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let port = app.port();
     assert_ne!(port, 0, "the server is bound to a real port");
     let admin_token = app.initial_admin_token.clone().expect("a fresh database makes an initial admin token");
+    let scheduler = Some(app.scheduler());
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stop.await;
@@ -80,6 +83,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         client,
         clock,
         root,
+        scheduler,
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -151,8 +155,16 @@ impl TestApp {
         self.clock.advance(by);
     }
 
+    /// Fires the SLA timers due at the server's (manual) clock now.
+    pub async fn fire_timers(&self) {
+        if let Some(scheduler) = &self.scheduler {
+            scheduler.tick().await;
+        }
+    }
+
     /// Stops the server gracefully and waits for it (writer drained, database flushed).
     pub async fn stop(mut self) {
+        self.scheduler = None;
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

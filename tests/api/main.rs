@@ -7,8 +7,14 @@ mod customers;
 mod errors;
 mod helpers;
 mod listing;
+mod mail;
 mod openapi;
+#[path = "../support/smtp.rs"]
+#[allow(dead_code)]
+mod smtp;
+mod surveys;
 mod system;
 mod tickets;
 mod walk;
+mod webhooks;
 mod workflows;

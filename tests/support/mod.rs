@@ -2,6 +2,8 @@
 //! next to it, the single writer, and a manual clock.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
