@@ -8,11 +8,10 @@
 //! repeat links on both tickets, idempotency keys still answering with their ticket, numbers
 //! unique and continuing after the highest one given out.
 
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use support::server::Server;
 
 /// Concurrent clients per round.
 const CLIENTS: usize = 32;
@@ -27,67 +27,6 @@ const CLIENTS: usize = 32;
 const KILL_AFTER_ACKS: [usize; 6] = [1, 40, 150, 400, 800, 1_500];
 const CHECKLIST: [&str; 2] = ["Customer and product identified", "Request confirmed with the customer"];
 const CATEGORIES: [Option<&str>; 4] = [None, Some("repair"), Some("billing"), Some("complaint")];
-
-/// A running server process; killed (SIGKILL) when dropped.
-struct Server {
-    child: Arc<Mutex<Child>>,
-    base: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(data: &Path, log: PathBuf) -> Self {
-        // Bind port 0 to find a free port, then free it for the server.
-        let port = TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("address").port();
-        let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_afterdesk"));
-        command
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data")
-            .arg(data)
-            .arg("--workflows")
-            .arg(&workflows)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("create the server log"));
-        // The server reads its configuration from AFTERDESK_* variables: none of the caller's.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("AFTERDESK_") {
-                command.env_remove(name);
-            }
-        }
-        let child = Arc::new(Mutex::new(command.spawn().expect("start afterdesk serve")));
-        Self { child, base: format!("http://127.0.0.1:{port}"), log }
-    }
-
-    /// Polls /healthz until the server answers.
-    async fn wait_healthy(&mut self, client: &Client) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.lock().expect("lock").try_wait().expect("poll the server") {
-                panic!("the server exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
-            }
-            if let Ok(response) = client.get(format!("{}/healthz", self.base)).send().await
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "no healthy server within 15 s");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(mut child) = self.child.lock() {
-            drop(child.kill());
-            drop(child.wait());
-        }
-    }
-}
 
 /// An acknowledged command: the revision the answer carried and the kind of event it added.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@
 //! at most `max_retry_ms`), or dead after `max_attempts` tries or a refusal that retrying will
 //! not change. It then sleeps until the next message is due or the writer queues a new one.
 //!
-//! Delivery is at least once: if the process dies between a send and its record, the message
-//! is sent again after the restart, with the same Message-ID (email) or delivery id (webhook),
+//! Delivery is at least once: if the process dies between a send and its record (made durable
+//! after each group of `concurrency` messages), the message is sent again after the restart, with the same Message-ID (email) or delivery id (webhook),
 //! which is what receivers use to drop the duplicate. Before each pass the worker flushes the
 //! store, so it never sends a message about a change that is not yet durable. No request
 //! handler ever talks to a mail server or a webhook.
@@ -178,8 +178,7 @@ impl Delivery {
                     tracing::error!(%error, id = %message.id, "cannot record a delivery; it will be tried again");
                 }
             }
-        }
-        if pass.handled() > 0 {
+            // Durable before the next chunk goes out: a crash sends at most one chunk twice.
             let store = inner.store.clone();
             if let Ok(Err(error)) = tokio::task::spawn_blocking(move || store.flush()).await {
                 tracing::error!(%error, "cannot flush delivery records");
