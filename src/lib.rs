@@ -7,8 +7,9 @@
 //! ```text
 //!  workflows/*.toml, scripts/*.rhai ──> workflow (load + check)
 //!  caller ──> writer ──> engine (pure) ──> events ──> store (sled, one transaction per batch)
-//!                          ^
-//!                          └── clock (system or manual)
+//!                          ^                                  │ timers, outbox
+//!                          └── clock (system or manual)       v
+//!                                       scheduler (timers), jobs (cron), notify (mail, webhooks)
 //! ```
 //!
 //! - [`workflow`]: the definition language: model, parser, checker, loader, diagram;
@@ -17,6 +18,9 @@
 //! - [`writer`]: the single writer task: applies commands through the engine and commits them
 //!   in groups (one transaction and one flush per group), answering each caller once durable;
 //! - [`registry`]: loaded workflow versions, current and old;
+//! - [`scheduler`] and [`jobs`]: due SLA timers and cron jobs;
+//! - [`notify`]: delivery of the outbox: mail (SMTP), webhooks, survey links;
+//! - [`api`]: the REST API (axum), thin over the writer and the store;
 //! - [`clock`]: the time source.
 
 pub mod api;
