@@ -142,7 +142,11 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
                 ticket.number,
                 clock_label(workflow, clock)
             );
-            out.extend(alert(clock, "sla_escalation", notify, subject, json!({ "level": level })));
+            let template = sla::definition(workflow, clock)
+                .and_then(|d| d.escalate.get((*level as usize).saturating_sub(1)))
+                .and_then(|e| e.template.as_ref())
+                .map_or("sla_escalation", |t| t.get_ref().as_str());
+            out.extend(alert(clock, template, notify, subject, json!({ "level": level })));
         }
         Change::SlaReminded { clock, count, notify } => {
             let subject =
