@@ -220,3 +220,53 @@ async fn a_stale_revision_is_a_conflict() {
     );
     desk.stop();
 }
+
+#[test]
+fn the_outbox_pages_by_state_and_moves_messages_between_queue_and_index() {
+    use afterdesk::store::outbox::{DeliveryState, Email, OutboxFilter, OutboxMessage, Payload};
+    use afterdesk::store::{Batch, Store, StoreConfig};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&StoreConfig::new(dir.path())).expect("open");
+    let now = start_time();
+    let mut ids = ulid::Generator::new();
+    let messages: Vec<OutboxMessage> = (0..5)
+        .map(|i| {
+            let email = Email {
+                template: "t".into(),
+                to: vec![format!("c{i}@example.com")],
+                subject: format!("m{i}"),
+                context: json!({}),
+            };
+            // Due in reverse order of creation: the queue lists by due time.
+            let due = now + chrono::Duration::minutes(10 - i);
+            OutboxMessage::queued(ids.generate().expect("id"), Payload::Email(email), due, now)
+        })
+        .collect();
+    store.commit(&Batch { outbox: messages.clone(), ..Batch::default() }).expect("commit");
+    let pending = OutboxFilter { state: Some(DeliveryState::Pending), ..OutboxFilter::default() };
+    let (first, cursor) = store.list_outbox(&pending, None, 2).expect("page");
+    assert_eq!(first.iter().map(|m| m.id).collect::<Vec<_>>(), [messages[4].id, messages[3].id], "earliest due first");
+    let (second, _) = store.list_outbox(&pending, cursor, 10).expect("page");
+    assert_eq!(second.iter().map(|m| m.id).collect::<Vec<_>>(), [messages[2].id, messages[1].id, messages[0].id]);
+    assert_eq!(store.due_messages(now + chrono::Duration::minutes(7), 10).expect("due").len(), 2);
+    assert_eq!(store.next_message_due().expect("next"), Some(messages[4].not_before));
+
+    // Sent and dead messages leave the queue for the state index.
+    let mut sent = messages[4].clone();
+    sent.state = DeliveryState::Sent;
+    store.record_delivery(&messages[4], &sent).expect("record");
+    let mut dead = messages[3].clone();
+    dead.state = DeliveryState::Dead;
+    store.record_delivery(&messages[3], &dead).expect("record");
+    assert_eq!(store.pending_messages(), 3);
+    let listed = |state| {
+        let filter = OutboxFilter { state: Some(state), ..OutboxFilter::default() };
+        store.list_outbox(&filter, None, 10).expect("page").0.into_iter().map(|m| m.id).collect::<Vec<_>>()
+    };
+    assert_eq!(listed(DeliveryState::Sent), [sent.id]);
+    assert_eq!(listed(DeliveryState::Dead), [dead.id]);
+    let (all, _) = store.list_outbox(&OutboxFilter::default(), None, 10).expect("page");
+    assert_eq!(all.first().map(|m| m.id), Some(messages[4].id), "newest first");
+    assert_eq!(all.len(), 5);
+}

@@ -66,7 +66,8 @@ fn cursor(text: Option<&str>) -> Result<Option<Ulid>, ApiError> {
     .transpose()
 }
 
-/// List messages (email and webhook calls), newest first: `?state=dead` shows the dead letters.
+/// List messages (email and webhook calls), newest first (pending ones in the order they come
+/// due): `?state=dead` shows the dead letters.
 /// Administrators only: messages carry customers' details.
 #[utoipa::path(get, path = "/v1/outbox", tag = "outbox", params(OutboxQuery),
     responses((status = 200, body = OutboxPage), (status = 422, body = Problem, content_type = "application/problem+json")),

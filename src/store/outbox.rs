@@ -304,8 +304,8 @@ impl Store {
             })
     }
 
-    /// Messages matching `filter`, newest first, at most `limit`, after the cursor `before`
-    /// (the id of the last message of the previous page). Returns the page and the cursor of
+    /// Messages matching `filter`, newest first (pending ones in the order they are due), at
+    /// most `limit`, after the cursor `before` (the id of the last message of the previous page). Returns the page and the cursor of
     /// the next one, if there may be more.
     pub fn list_outbox(
         &self,
@@ -320,35 +320,28 @@ impl Store {
                 && filter.ticket.is_none_or(|t| message.ticket == Some(t))
                 && filter.webhook.as_ref().is_none_or(|w| message.webhook().is_some_and(|c| &c.webhook == w))
         };
-        // The narrowest index that answers the filter gives the ids, newest first.
+        // The narrowest index that answers the filter gives the ids: the queue in due order for
+        // pending messages, else newest first.
         let ids: Box<dyn Iterator<Item = Result<Option<Ulid>, StoreError>>> = match (&filter.webhook, filter.state) {
             (Some(webhook), _) => Box::new(prefix_ids(&self.outbox_index, webhook_prefix(webhook), before)),
-            (None, Some(DeliveryState::Pending)) => Box::new(
-                // The queue is in due order; ids are sorted newest first below.
-                self.outbox_queue.iter().keys().map(|k| Ok(k?.get(8..24).and_then(keys::ulid_from))),
-            ),
+            (None, Some(DeliveryState::Pending)) => {
+                // Resume after the cursor's place in the queue (it may have moved: then from the start).
+                let from = match before.map(|id| self.outbox_message(id)).transpose()?.flatten() {
+                    Some(last) if last.state == DeliveryState::Pending => {
+                        let mut key = queue_key(last.due(), last.id).to_vec();
+                        key.push(0);
+                        key
+                    }
+                    _ => Vec::new(),
+                };
+                Box::new(self.outbox_queue.range(from..).map(|entry| Ok(entry?.0.get(8..24).and_then(keys::ulid_from))))
+            }
             (None, Some(state)) => Box::new(prefix_ids(&self.outbox_index, vec![b's', state.byte()], before)),
             (None, None) => {
                 let end = before.map_or([0xff; 16], key);
                 Box::new(self.outbox.range(..end).rev().map(|entry| Ok(keys::ulid_from(&entry?.0))))
             }
         };
-        if filter.webhook.is_none() && filter.state == Some(DeliveryState::Pending) {
-            // The queue is small by nature (what is not sent yet): sort it by id.
-            let mut pending: Vec<Ulid> = ids.filter_map(|id| id.transpose()).collect::<Result<_, _>>()?;
-            pending.sort_unstable_by(|a, b| b.cmp(a));
-            for id in pending.into_iter().filter(|id| before.is_none_or(|b| *id < b)) {
-                if let Some(message) = self.outbox_message(id)?
-                    && keep(&message)
-                {
-                    found.push(message);
-                    if found.len() == limit {
-                        return Ok((found, Some(id)));
-                    }
-                }
-            }
-            return Ok((found, None));
-        }
         for id in ids {
             scanned += 1;
             let Some(id) = id? else { continue };
