@@ -457,6 +457,8 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     };
     headers.insert(AUTHORIZATION, bearer);
+    // reqwest is built without a default TLS provider (the server installs ring's; so do we).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::builder()
         .default_headers(headers)
         .pool_max_idle_per_host(args.clients.max(1))
