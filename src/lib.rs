@@ -16,6 +16,7 @@
 //! - [`store`]: sled, and only sled: events, snapshots, indexes, customers, workflow versions;
 //! - [`writer`]: the single writer task: applies commands through the engine and commits them
 //!   in groups (one transaction and one flush per group), answering each caller once durable;
+//! - [`team`]: what the writer knows of people for assignment (loads, availability, turns);
 //! - [`registry`]: loaded workflow versions, current and old;
 //! - [`clock`]: the time source.
 
@@ -30,5 +31,6 @@ pub mod registry;
 pub mod scheduler;
 pub mod simulate;
 pub mod store;
+pub mod team;
 pub mod workflow;
 pub mod writer;

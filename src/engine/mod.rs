@@ -11,10 +11,12 @@
 //! - [`decide`]: commands to events;
 //! - [`transition`]: guards and RACI permissions;
 //! - [`forms`]: form values against their definition;
-//! - [`routing`]: queue and role of a new ticket;
-//! - [`rules`]: the sandboxed Rhai host; [`view`]: what scripts see;
+//! - [`routing`]: queue and role of a new ticket; [`assign`]: the person within the role;
+//! - [`rules`]: the sandboxed Rhai host and its rule kinds; [`view`]: what scripts see;
+//!   [`helpers`]: functions scripts may call; [`hooks`]: event hooks and their actions;
 //! - [`error`]: why a command is refused.
 
+pub mod assign;
 pub mod calendar;
 pub mod command;
 pub mod customer;
@@ -22,6 +24,8 @@ pub mod decide;
 pub mod error;
 pub mod event;
 pub mod forms;
+pub mod helpers;
+pub mod hooks;
 pub mod notices;
 pub mod routing;
 pub mod rules;
@@ -32,6 +36,7 @@ pub mod view;
 
 pub use command::{Command, OpenTicket};
 pub use customer::{Customer, CustomerId, CustomerInput, History};
+pub use assign::Team;
 pub use decide::{Context, decide, open, stamp};
 pub use error::{EngineError, FieldProblem};
 pub use event::{Actor, ActorKind, Change, Event, Relation};

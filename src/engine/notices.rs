@@ -148,6 +148,14 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
             let subject = format!("[{}] SLA breached: {}", ticket.number, clock_label(workflow, clock));
             out.extend(alert(clock, "sla_breach", &to, subject, json!({})));
         }
+        // A hook's `notify` action: its message to the people it named.
+        Change::Notified { to, message } => out.push(Notice {
+            template: "hook_notice".to_string(),
+            to: to.clone(),
+            subject: format!("[{}] {}", ticket.number, ticket.subject),
+            context: with(json!({ "message": message })),
+            not_before: event.at,
+        }),
         _ => {}
     }
     {

@@ -192,6 +192,9 @@ pub struct Ticket {
     /// The last time staff (an agent or admin) did something on the ticket.
     #[serde(default)]
     pub staff_activity_at: Option<DateTime<Utc>>,
+    /// Tags added by hooks.
+    #[serde(default)]
+    pub tags: BTreeSet<String>,
 }
 
 impl Ticket {
@@ -249,6 +252,7 @@ impl Ticket {
             closed_at: None,
             slas: BTreeMap::new(),
             staff_activity_at: None,
+            tags: BTreeSet::new(),
         })
     }
 
@@ -411,6 +415,10 @@ impl Ticket {
                     sla.met = Some(*met);
                 }
             }
+            Change::Tagged { tag } => {
+                self.tags.insert(tag.clone());
+            }
+            Change::NotAssigned { .. } | Change::Notified { .. } => {}
         }
     }
 }

@@ -184,6 +184,7 @@ impl Store {
                     category: ticket.category,
                     opened_at: ticket.created_at,
                     csat: None,
+                    assignee: ticket.assignee,
                 });
             }
         }

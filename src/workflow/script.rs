@@ -72,6 +72,7 @@ pub fn references(workflow: &WorkflowFile) -> Vec<&Script> {
     }
     found.extend(workflow.routing.iter().filter_map(|rule| rule.script.as_ref()));
     found.extend(workflow.hooks.iter().map(|hook| &hook.script));
+    found.extend(workflow.priority_rule.as_ref());
     found
 }
 
