@@ -5,6 +5,7 @@
 //! - [`tickets`]: open, read, list, commands, the audit trail;
 //! - [`customers`]: customers and their history;
 //! - [`workflows`]: definitions, versions, diagrams, reload;
+//! - [`people`]: role members, their availability and open load;
 //! - [`system`]: health, metrics, tokens.
 //!
 //! The OpenAPI document is generated from the handlers (`GET /openapi.json`, browsable at
@@ -12,6 +13,7 @@
 
 pub mod customers;
 pub mod extract;
+pub mod people;
 pub mod problem;
 pub mod system;
 pub mod tickets;
@@ -84,6 +86,7 @@ pub struct Limits {
         (name = "commands", description = "Work a ticket through its workflow"),
         (name = "customers", description = "Customers and their history"),
         (name = "workflows", description = "Workflow definitions"),
+        (name = "people", description = "Role members and their availability"),
         (name = "system", description = "Health, metrics, tokens")
     )
 )]
@@ -108,6 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tickets::routes())
         .merge(customers::routes())
         .merge(workflows::routes())
+        .merge(people::routes())
         .merge(system::routes())
 }
 
