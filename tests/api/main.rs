@@ -8,6 +8,7 @@ mod errors;
 mod helpers;
 mod listing;
 mod openapi;
+mod people;
 mod system;
 mod tickets;
 mod walk;

@@ -428,11 +428,12 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
     assert_eq!(items[0]["actor"], json!({"id": "web-form", "kind": "integrator"}));
     assert_eq!(items[0]["at"], "2026-11-23T05:30:00Z");
     assert_eq!(items[0]["subject"], "Washing machine does not spin");
-    assert_eq!(items[6]["actor"]["id"], "maryam@example.com");
-    assert_eq!(items[6]["from"], "intake");
-    assert_eq!(items[6]["to"], "review");
-    assert_eq!(items[6]["transition"], "accept");
-    assert_eq!(items[7]["actor"]["id"], "parts@example.com");
+    assert_eq!(items[1]["actor"], json!({"id": "round-robin", "kind": "system"}));
+    assert_eq!(items[7]["actor"]["id"], "maryam@example.com");
+    assert_eq!(items[7]["from"], "intake");
+    assert_eq!(items[7]["to"], "review");
+    assert_eq!(items[7]["transition"], "accept");
+    assert_eq!(items[8]["actor"]["id"], "parts@example.com");
     assert_eq!(items[17]["kind"], "approved");
     assert_eq!(items[17]["actor"], json!({"id": "reza@example.com", "kind": "agent"}));
     assert_eq!(items[17]["stage"], "review");
