@@ -91,7 +91,14 @@ fn main() {
                 now,
                 team: None,
             };
-            let events = open(&ctx, TicketId(Ulid::from_parts(3, i as u128)), format!("AS-{i}"), customers[c].id, &requests[r], &actor);
+            let events = open(
+                &ctx,
+                TicketId(Ulid::from_parts(3, i as u128)),
+                format!("AS-{i}"),
+                customers[c].id,
+                &requests[r],
+                &actor,
+            );
             let ticket = events.ok().and_then(|e| Ticket::replay(&e));
             (c, ticket.unwrap_or_else(|| panic!("request {i} opens")))
         })
@@ -145,7 +152,14 @@ fn main() {
                 now,
                 team: assigned.then_some(&team),
             };
-            let events = open(&ctx, TicketId(Ulid::from_parts(4, i as u128)), format!("AS-{i}"), customers[c].id, &requests[r], &actor);
+            let events = open(
+                &ctx,
+                TicketId(Ulid::from_parts(4, i as u128)),
+                format!("AS-{i}"),
+                customers[c].id,
+                &requests[r],
+                &actor,
+            );
             black_box(events.is_ok());
         }
         per_ticket(label, count, started.elapsed());

@@ -142,7 +142,8 @@ fn the_priority_rule_raises_vip_and_third_repeat_requests() {
 
 #[test]
 fn a_priority_rule_answering_an_unknown_priority_fails_the_open() {
-    let (script, message) = script_error(open_with(&RULES, &customer(false), &History::default(), &request("bad priority", None)));
+    let (script, message) =
+        script_error(open_with(&RULES, &customer(false), &History::default(), &request("bad priority", None)));
     assert_eq!(script, "inline script");
     assert!(message.contains("\"whenever\"") || message.contains("whenever"), "{message}");
     assert!(message.contains("low, normal, high, urgent"), "says what it may return: {message}");
@@ -247,7 +248,8 @@ fn a_hook_returns_actions_turned_into_changes_and_tickets_to_open() {
     assert_eq!(follow_up.customer.id.as_deref(), Some(ticket.customer.to_string().as_str()));
 
     // A notify change becomes an email with the `hook_notice` template.
-    let event = stamp(ticket.id, ticket.revision, &Actor::system(hooks::ACTOR), start(), vec![outcome.changes[2].clone()]);
+    let event =
+        stamp(ticket.id, ticket.revision, &Actor::system(hooks::ACTOR), start(), vec![outcome.changes[2].clone()]);
     let mail = notices::notices(&RULES.definition, &ticket, Some(&customer(false)), &event[0]);
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].template, "hook_notice");
@@ -333,7 +335,10 @@ fn scripts_have_date_business_time_and_text_helpers() {
         (r#"let f = File.open("/etc/passwd"); true"#, "line 1"),
     ] {
         let result = allowed(bad);
-        assert!(matches!(&result, Err(EngineError::Script { message, .. }) if message.contains(says)), "{bad}: {result:?}");
+        assert!(
+            matches!(&result, Err(EngineError::Script { message, .. }) if message.contains(says)),
+            "{bad}: {result:?}"
+        );
     }
 }
 
@@ -374,7 +379,8 @@ fn allows(workflow: &Workflow, reference: &str, ticket: Value) -> Option<String>
 }
 
 fn problems(workflow: &Workflow, reference: &str, ticket: Value, form: Value) -> Vec<String> {
-    let found = rules::validate_form(script(workflow, reference), "f", &ticket_json(ticket), &rules::to_script_value(&form));
+    let found =
+        rules::validate_form(script(workflow, reference), "f", &ticket_json(ticket), &rules::to_script_value(&form));
     found.expect("runs").into_iter().map(|p| p.field.trim_start_matches("forms.f.").to_string()).collect()
 }
 
@@ -386,9 +392,15 @@ fn routed(workflow: &Workflow, reference: &str, ticket: Value) -> Option<(Option
 #[test]
 fn the_after_sales_scripts() {
     let vip = json!({ "customer": { "vip": true, "repeats": 0 } });
-    assert_eq!(routed(&AFTER_SALES, "scripts/route-vip.rhai", vip), Some((Some("vip".into()), Some("least_loaded".into()))));
+    assert_eq!(
+        routed(&AFTER_SALES, "scripts/route-vip.rhai", vip),
+        Some((Some("vip".into()), Some("least_loaded".into())))
+    );
     let third = json!({ "customer": { "vip": false, "repeats": 2 } });
-    assert_eq!(routed(&AFTER_SALES, "scripts/route-vip.rhai", third).and_then(|r| r.0).as_deref(), Some("repeat_requests"));
+    assert_eq!(
+        routed(&AFTER_SALES, "scripts/route-vip.rhai", third).and_then(|r| r.0).as_deref(),
+        Some("repeat_requests")
+    );
     assert_eq!(routed(&AFTER_SALES, "scripts/route-vip.rhai", json!({})), None);
 
     let checks = "scripts/request-checks.rhai";
@@ -407,7 +419,10 @@ fn the_after_sales_scripts() {
 #[test]
 fn the_online_shop_scripts() {
     let repeat = json!({"category": "device_fault", "customer": {"repeats": 1, "vip": false}});
-    assert_eq!(routed(&SHOP, "scripts/shop-route-repeat-faults.rhai", repeat), Some((Some("second_level".into()), Some("manual".into()))));
+    assert_eq!(
+        routed(&SHOP, "scripts/shop-route-repeat-faults.rhai", repeat),
+        Some((Some("second_level".into()), Some("manual".into())))
+    );
     assert_eq!(routed(&SHOP, "scripts/shop-route-repeat-faults.rhai", json!({"category": "refund"})), None);
 
     let billing = "scripts/shop-billing-checks.rhai";
@@ -426,14 +441,21 @@ fn the_online_shop_scripts() {
     let dead = json!({"forms": {"device_case": {"symptom": "no_power"}}});
     assert_eq!(allows(&SHOP, rma, dead), None);
 
-    let priority = rules::priority(script(&SHOP, "scripts/shop-priority.rhai"), &ticket_json(json!({"customer": {"vip": true}})), &SHOP.definition.priorities);
+    let priority = rules::priority(
+        script(&SHOP, "scripts/shop-priority.rhai"),
+        &ticket_json(json!({"customer": {"vip": true}})),
+        &SHOP.definition.priorities,
+    );
     assert_eq!(priority, Ok(Some("high".into())));
 }
 
 #[test]
 fn the_manufacturer_scripts() {
     let down = json!({"forms": {"service_request": {"production_impact": "line_down"}}});
-    assert_eq!(routed(&EQUIPMENT, "scripts/equipment-route-line-down.rhai", down).and_then(|r| r.0).as_deref(), Some("hotline"));
+    assert_eq!(
+        routed(&EQUIPMENT, "scripts/equipment-route-line-down.rhai", down).and_then(|r| r.0).as_deref(),
+        Some("hotline")
+    );
     assert_eq!(routed(&EQUIPMENT, "scripts/equipment-route-line-down.rhai", json!({})), None);
 
     let request = "scripts/equipment-request-checks.rhai";

@@ -23,10 +23,7 @@ use crate::writer::AvailabilityRequest;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_people))
-        .routes(routes!(get_person))
-        .routes(routes!(set_availability))
+    OpenApiRouter::new().routes(routes!(list_people)).routes(routes!(get_person)).routes(routes!(set_availability))
 }
 
 /// A role a person plays.
@@ -151,9 +148,9 @@ async fn set_availability(
     let id = id.trim().to_lowercase();
     let themself = caller.0.role == TokenRole::Agent && caller.0.person.eq_ignore_ascii_case(&id);
     if !themself {
-        caller.require_admin().map_err(|_| {
-            ApiError::forbidden(format!("only an administrator or {id} may set {id}'s availability"))
-        })?;
+        caller
+            .require_admin()
+            .map_err(|_| ApiError::forbidden(format!("only an administrator or {id} may set {id}'s availability")))?;
     }
     let request = AvailabilityRequest {
         person: id.clone(),

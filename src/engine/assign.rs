@@ -117,10 +117,9 @@ pub fn pick(workflow: &WorkflowFile, route: &Route, team: &Team, history: &Histo
         Strategy::RoundRobin => {
             let n = members.len();
             let start = (team.turns.get(role.as_str()).copied().unwrap_or(0) % n as u64) as usize;
-            (0..n)
-                .map(|k| (start + k) % n)
-                .find(|&i| team.available(members[i]))
-                .map_or(Pick::Manual, |index| Pick::Person { person: members[index].to_string(), index, by: ROUND_ROBIN })
+            (0..n).map(|k| (start + k) % n).find(|&i| team.available(members[i])).map_or(Pick::Manual, |index| {
+                Pick::Person { person: members[index].to_string(), index, by: ROUND_ROBIN }
+            })
         }
         Strategy::LeastLoaded => members
             .iter()

@@ -131,8 +131,7 @@ fn apply(
                 .filter(|name| {
                     !name.contains('@')
                         && !definition.roles.contains_key(*name)
-                        && !["assignee", "responsible", "accountable", "consulted", "informed", CUSTOMER]
-                            .contains(name)
+                        && !["assignee", "responsible", "accountable", "consulted", "informed", CUSTOMER].contains(name)
                 })
                 .collect();
             if !unknown.is_empty() {

@@ -34,9 +34,9 @@ pub mod ticket;
 pub mod transition;
 pub mod view;
 
+pub use assign::Team;
 pub use command::{Command, OpenTicket};
 pub use customer::{Customer, CustomerId, CustomerInput, History};
-pub use assign::Team;
 pub use decide::{Context, decide, open, stamp};
 pub use error::{EngineError, FieldProblem};
 pub use event::{Actor, ActorKind, Change, Event, Relation};

@@ -41,14 +41,18 @@ async fn repairs_go_round_robin_and_skip_whoever_is_away() {
 
     // Sara is away until tomorrow: her turn passes to Navid; the event says who assigned.
     let until = (afterdesk::clock::Clock::now(&app.clock) + hours(24)).to_rfc3339();
-    let sara = availability(&app, "sara@example.com", json!({"available": false, "until": until, "reason": "training"}))
-        .await;
+    let sara =
+        availability(&app, "sara@example.com", json!({"available": false, "until": until, "reason": "training"})).await;
     assert_eq!(sara["available"], false);
     assert_eq!(sara["availability"]["reason"], "training");
     assert_eq!(sara["open_tickets"], 1);
     let ticket = admin.open(repair("Repair 4", "c4@example.com")).await;
     assert_eq!(ticket["assignee"], "navid@example.com");
-    let events = expect_status(admin.get(&format!("/v1/tickets/{}/events", ticket["number"].as_str().unwrap_or_default())).await, StatusCode::OK).await;
+    let events = expect_status(
+        admin.get(&format!("/v1/tickets/{}/events", ticket["number"].as_str().unwrap_or_default())).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(events["items"][1]["kind"], "assigned");
     assert_eq!(events["items"][1]["actor"], json!({"id": "round-robin", "kind": "system"}));
 
@@ -173,8 +177,7 @@ assign = "round_robin"
 #[tokio::test]
 async fn a_runaway_script_fails_its_request_fast_and_the_server_keeps_serving() {
     let app = spawn_app().await;
-    std::fs::write(app.workflows_dir().join("runaway.toml"), RUNAWAY)
-        .expect("write workflow");
+    std::fs::write(app.workflows_dir().join("runaway.toml"), RUNAWAY).expect("write workflow");
     let scripts = app.root.path().join("scripts");
     std::fs::write(
         scripts.join("runaway-route.rhai"),
@@ -188,13 +191,20 @@ async fn a_runaway_script_fails_its_request_fast_and_the_server_keeps_serving() 
     .expect("write script");
     let admin = app.admin();
     expect_status(admin.post("/v1/workflows/reload", json!({})).await, StatusCode::OK).await;
-    let body = |subject: &str| json!({"workflow": "runaway", "subject": subject, "customer": {"email": "r@example.com"}});
+    let body =
+        |subject: &str| json!({"workflow": "runaway", "subject": subject, "customer": {"email": "r@example.com"}});
 
-    let problem = expect_problem(admin.post("/v1/tickets", body("loop")).await, StatusCode::UNPROCESSABLE_ENTITY, "rule-failed").await;
+    let problem =
+        expect_problem(admin.post("/v1/tickets", body("loop")).await, StatusCode::UNPROCESSABLE_ENTITY, "rule-failed")
+            .await;
     let text = detail(&problem);
     assert!(text.contains("runaway-route.rhai") && text.contains("line 4") && text.contains("operations"), "{problem}");
-    let problem =
-        expect_problem(admin.post("/v1/tickets", body("greedy")).await, StatusCode::UNPROCESSABLE_ENTITY, "rule-failed").await;
+    let problem = expect_problem(
+        admin.post("/v1/tickets", body("greedy")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "rule-failed",
+    )
+    .await;
     let text = detail(&problem);
     assert!(text.contains("runaway-priority.rhai") && text.contains("too large"), "{problem}");
 
