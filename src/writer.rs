@@ -906,13 +906,18 @@ impl State {
             Some(other) => self.load(group, other)?,
             None => None,
         };
+        // A timer may escalate and reassign: that picks by the team's load and availability.
+        let team = match &request.command {
+            Command::Fire { .. } => Some(self.team.team(&self.store, &workflow, now)?),
+            _ => None,
+        };
         let ctx = Context {
             workflow: &workflow,
             customer: customer.as_ref(),
             history: &history,
             other: other.as_ref(),
             now,
-            team: None,
+            team: team.as_ref(),
         };
         let changes = crate::engine::decide(&ctx, &ticket, &request.command, &request.actor)?;
         let mut events = stamp(ticket.id, ticket.revision, &request.actor, now, changes);

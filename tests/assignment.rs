@@ -252,3 +252,18 @@ async fn least_loaded_follows_tickets_closing_and_sticky_follows_the_customer() 
     assert_eq!(by.as_deref(), Some(STICKY));
     desk.stop();
 }
+
+#[test]
+fn an_escalation_hands_the_ticket_to_the_least_loaded_available_other_member() {
+    let workflow = fixture();
+    let load: HashMap<String, u32> = [(A.to_string(), 1), (B.to_string(), 4), (C.to_string(), 2)].into();
+    let mut team = Team { load, ..Team::default() };
+    let to = |team: &Team, current: Option<&str>| assign::escalate_to(&workflow.definition, "team", current, team);
+    assert_eq!(to(&team, Some(C)).as_deref(), Some(A));
+    assert_eq!(to(&team, Some(A)).as_deref(), Some(C), "never back to the one who let it slip");
+    team.away.insert(C.into());
+    assert_eq!(to(&team, Some(A)).as_deref(), Some(B));
+    team.away.insert(B.into());
+    assert_eq!(to(&team, Some(A)), None, "nobody else: it stays where it is");
+    assert_eq!(assign::escalate_to(&workflow.definition, "nobody", None, &team), None);
+}

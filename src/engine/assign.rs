@@ -14,7 +14,8 @@
 //! - **manual** (or no strategy): nobody; the ticket waits in its queue.
 //!
 //! A role with no available member leaves the ticket unassigned and says so in a
-//! [`Change::NotAssigned`] event. Nobody unavailable is ever picked.
+//! [`Change::NotAssigned`] event. Nobody unavailable is ever picked. SLA escalations that
+//! reassign a ticket use [`escalate_to`]: the least-loaded available member of the role.
 
 use std::collections::{HashMap, HashSet};
 
@@ -129,6 +130,20 @@ pub fn pick(workflow: &WorkflowFile, route: &Route, team: &Team, history: &Histo
             .map_or(Pick::Manual, |(index, m)| Pick::Person { person: m.to_string(), index, by: LEAST_LOADED }),
         Strategy::Manual => Pick::Manual,
     }
+}
+
+/// Who an escalation (`reassign_to = "role"`) hands a ticket to: the available member of `role`
+/// with the fewest open tickets other than the current assignee (ties: the one listed first);
+/// `None` when nobody else in the role is available.
+pub fn escalate_to(workflow: &WorkflowFile, role: &str, current: Option<&str>, team: &Team) -> Option<String> {
+    let members = workflow.roles.get(role)?;
+    members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i, m.get_ref().as_str()))
+        .filter(|(_, m)| team.available(m) && !current.is_some_and(|c| c.eq_ignore_ascii_case(m)))
+        .min_by_key(|(i, m)| (team.load_of(m), *i))
+        .map(|(_, m)| m.to_string())
 }
 
 /// The round-robin position after `person` was picked by turn in `role`: the next member.

@@ -261,7 +261,7 @@ pub fn decide(
             if actor.kind != ActorKind::System {
                 return Err(EngineError::Forbidden("only Afterdesk itself fires timers".into()));
             }
-            sla::fire(&ctx.workflow.definition, ticket, ctx.customer, clock, *alert, ctx.now)
+            sla::fire(&ctx.workflow.definition, ticket, ctx.customer, clock, *alert, ctx.now, ctx.team)
         }
         command => decide_command(ctx, ticket, command, actor)?,
     };
