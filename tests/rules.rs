@@ -519,6 +519,9 @@ async fn a_hook_opens_a_linked_ticket_in_another_workflow_in_the_same_commit() {
     }
     assert!(done.events.iter().filter(|e| e.actor.kind == ActorKind::System).all(|e| e.actor.id == hooks::ACTOR));
     assert!(done.ticket.tags.contains("escalated"));
+    let tagged = afterdesk::store::ListFilter { tag: Some("escalated".into()), ..Default::default() };
+    let listed = desk.store.list(&tagged, None, 10).expect("list").tickets;
+    assert_eq!(listed.iter().map(|t| t.number.as_str()).collect::<Vec<_>>(), [number.as_str()], "listed by tag");
     let link = done.ticket.links.iter().find(|l| l.relation == Relation::Spawned).expect("spawned link");
     let follow_up = desk.store.ticket(link.ticket).expect("read").expect("stored");
     assert_eq!((follow_up.workflow.as_str(), follow_up.number.as_str()), ("other", "OT-1"));
