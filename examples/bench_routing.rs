@@ -12,15 +12,17 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use afterdesk::engine::customer::PastTicket;
 use afterdesk::engine::view::ticket_view;
 use afterdesk::engine::{
     Actor, Context, Customer, CustomerId, CustomerInput, History, OpenTicket, Team, Ticket, TicketId, assign, open,
-    routing,
+    routing, rules,
 };
 use afterdesk::workflow::load_file;
+use afterdesk::workflow::script::CompiledScript;
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
@@ -164,4 +166,20 @@ fn main() {
         }
         per_ticket(label, count, started.elapsed());
     }
+
+    // What a runaway rule costs before the sandbox stops it.
+    let looping = "let n = 0;\nloop { n += 1; }";
+    let Ok(ast) = rhai::Engine::new().compile(looping) else { return };
+    let script = CompiledScript { path: None, source: Arc::from(looping), ast: Arc::new(ast) };
+    let view = rules::to_script_value(&serde_json::json!({}));
+    let started = Instant::now();
+    let runs = 20;
+    for _ in 0..runs {
+        black_box(rules::condition(&script, &view).is_err());
+    }
+    println!(
+        "\nan endless loop is stopped after {} operations in {:.1} ms",
+        rules::MAX_OPERATIONS,
+        started.elapsed().as_secs_f64() * 1e3 / runs as f64
+    );
 }

@@ -332,6 +332,7 @@ fn scripts_have_date_business_time_and_text_helpers() {
         (r#"timestamp("yesterday")"#, "not a date"),
         (r#"format_date("2026-11-23", "%Q") != """#, "not a date format"),
         (r#"matches("x", "(")"#, "bad regular expression"),
+        (r#"loop { ticket.calendar.business_hours("2020-01-01", "2026-01-01"); }"#, "limited in time"),
         (r#"let f = File.open("/etc/passwd"); true"#, "line 1"),
     ] {
         let result = allowed(bad);

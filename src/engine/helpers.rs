@@ -12,7 +12,7 @@
 //! | `days_between(a, b)`, `hours_between(a, b)` | whole days / fractional hours from `a` to `b` |
 //! | `add_days(date, n)`, `add_hours(date, n)` | a date moved by `n` (may be negative) |
 //! | `format_date(date, "%d.%m.%Y")` | the date in a `strftime` format, in UTC |
-//! | `ticket.calendar.business_hours(a, b)` | business hours between `a` and `b` on the workflow calendar |
+//! | `ticket.calendar.business_hours(a, b)` | business hours between `a` and `b` on the workflow calendar (at most [`MAX_CALENDAR_DAYS`] days walked per evaluation) |
 //! | `ticket.calendar.is_open(date)` | whether `date` is business time |
 //! | `is_blank(text)` | whether the text is empty or only spaces |
 //! | `matches(text, regex)` | whether the text matches a regular expression (size-limited) |
@@ -27,6 +27,36 @@ use super::calendar::BusinessCalendar;
 
 /// Largest compiled regular expression a script may build, in bytes.
 const MAX_REGEX_SIZE: usize = 64 * 1024;
+
+/// Calendar days business-time helpers may walk in one evaluation. A call counts as one Rhai
+/// operation however long its range, so without this budget a loop of calls over years could
+/// keep a worker busy for seconds within the operation limit.
+pub const MAX_CALENDAR_DAYS: i64 = 20_000;
+
+thread_local! {
+    static CALENDAR_DAYS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Starts a new evaluation's budget of calendar days (the host calls it before each run).
+pub fn reset_budget() {
+    CALENDAR_DAYS.with(|days| days.set(0));
+}
+
+/// Spends the days between `a` and `b` from this evaluation's budget.
+fn spend(a: DateTime<Utc>, b: DateTime<Utc>) -> Fallible<()> {
+    let days = (b - a).num_days().abs() + 1;
+    let spent = CALENDAR_DAYS.with(|used| {
+        let total = used.get().saturating_add(days);
+        used.set(total);
+        total
+    });
+    if spent > MAX_CALENDAR_DAYS {
+        return fail(format!(
+            "business-time helpers walked more than {MAX_CALENDAR_DAYS} calendar days: scripts are limited in time"
+        ));
+    }
+    Ok(())
+}
 
 /// The workflow's business calendar, as scripts see it (`ticket.calendar`).
 #[derive(Debug, Clone)]
@@ -91,10 +121,13 @@ pub fn register(engine: &mut rhai::Engine) {
     engine.register_type_with_name::<ScriptCalendar>("Calendar");
     engine.register_fn("business_hours", |calendar: &mut ScriptCalendar, a: &str, b: &str| -> Fallible<f64> {
         let (a, b) = (parse_date(a)?, parse_date(b)?);
+        spend(a, b)?;
         Ok(calendar.0.elapsed(a, b).num_seconds() as f64 / 3600.0)
     });
     engine.register_fn("is_open", |calendar: &mut ScriptCalendar, at: &str| -> Fallible<bool> {
-        Ok(calendar.0.is_open(parse_date(at)?))
+        let at = parse_date(at)?;
+        spend(at, at)?;
+        Ok(calendar.0.is_open(at))
     });
     engine.register_fn("is_blank", |text: &str| text.trim().is_empty());
     engine.register_fn("is_blank", |_: ()| true);

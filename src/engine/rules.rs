@@ -38,6 +38,17 @@ pub const MAX_CALL_LEVELS: usize = 32;
 pub const MAX_STRING_SIZE: usize = 64 * 1024;
 /// Most items of an array or map a script may build.
 pub const MAX_COLLECTION_SIZE: usize = 10_000;
+/// Longest one evaluation may run. Operations are counted, but one operation may be a costly
+/// call (a search in a long text, a regular expression): this bounds the wall time whatever
+/// the script calls. Checked every [`CLOCK_EVERY`] operations.
+pub const MAX_RUN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+/// How many operations pass between two looks at the clock.
+const CLOCK_EVERY: u64 = 1_024;
+
+thread_local! {
+    /// When the evaluation running on this thread must stop.
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
 
 static ENGINE: LazyLock<rhai::Engine> = LazyLock::new(|| {
     let mut engine = rhai::Engine::new();
@@ -49,6 +60,13 @@ static ENGINE: LazyLock<rhai::Engine> = LazyLock::new(|| {
     engine.set_max_map_size(MAX_COLLECTION_SIZE);
     engine.set_max_variables(1_000);
     engine.disable_symbol("eval");
+    engine.on_progress(|operations| {
+        if operations % CLOCK_EVERY != 0 {
+            return None;
+        }
+        let late = DEADLINE.with(|deadline| deadline.get().is_some_and(|d| std::time::Instant::now() > d));
+        late.then(|| Dynamic::from("time"))
+    });
     super::helpers::register(&mut engine);
     engine.on_print(|text| tracing::info!(target: "afterdesk::rules", "{text}"));
     engine.on_debug(|text, _, position| tracing::debug!(target: "afterdesk::rules", %position, "{text}"));
@@ -67,11 +85,15 @@ pub fn to_script_value(view: &impl Serialize) -> Dynamic {
 
 /// Runs `script` with the given variables, and returns what it returned.
 fn run(script: &CompiledScript, variables: &[(&str, Dynamic)]) -> Result<Dynamic, EngineError> {
+    super::helpers::reset_budget();
     let mut scope = Scope::new();
     for (name, value) in variables {
         scope.push_constant_dynamic(*name, value.clone());
     }
-    ENGINE.eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast).map_err(|error| script_error(script, &error))
+    DEADLINE.with(|deadline| deadline.set(Some(std::time::Instant::now() + MAX_RUN_TIME)));
+    let result = ENGINE.eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast);
+    DEADLINE.with(|deadline| deadline.set(None));
+    result.map_err(|error| script_error(script, &error))
 }
 
 fn script_error(script: &CompiledScript, error: &EvalAltResult) -> EngineError {
@@ -86,6 +108,9 @@ fn script_error(script: &CompiledScript, error: &EvalAltResult) -> EngineError {
         }
         EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} too large{place}: scripts are limited in memory"),
         EvalAltResult::ErrorStackOverflow(_) => format!("calls nested too deeply{place}"),
+        EvalAltResult::ErrorTerminated(..) => {
+            format!("stopped after running {} ms{place}: scripts are limited in time", MAX_RUN_TIME.as_millis())
+        }
         other => {
             let text = other.to_string();
             let text = text.split(" (line ").next().unwrap_or(&text).to_string();
@@ -349,6 +374,19 @@ mod tests {
             panic!("the loop must fail");
         };
         assert!(message.contains("operations") && message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn a_script_of_costly_calls_is_stopped_by_the_clock() {
+        // Each search is one operation but walks 64 KiB: the operation limit alone would allow
+        // seconds of this.
+        let slow = "let s = \"x\"; for i in 0..15 { s += s; }\nloop { s.index_of(\"y\"); }";
+        let started = std::time::Instant::now();
+        let Err(EngineError::Script { message, .. }) = condition(&script(slow), &ticket()) else {
+            panic!("the slow script must fail");
+        };
+        assert!(message.contains("limited") && message.contains("line 2"), "{message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "stopped, not run to the end");
     }
 
     #[test]
