@@ -3,9 +3,9 @@
 //! Scripts are guests. They get a read-only copy of the ticket (`ticket`, see [`super::view`])
 //! and return a decision; they cannot touch files, the network or the store. One hardened
 //! [`rhai::Engine`] is shared by every evaluation (scripts were compiled at load); each
-//! evaluation gets a fresh scope. Limits on operations, call depth, and string/array/map sizes
-//! stop a looping or greedy script with an error naming the script and line, so a bad rule fails
-//! its command and never hangs a worker. Besides Rhai's own functions scripts may call the
+//! evaluation gets a fresh scope. Limits on operations, call depth, string/array/map sizes and
+//! wall time stop a looping, greedy or slow script with an error naming the script and line, so
+//! a bad rule fails its command and never hangs a worker. Besides Rhai's own functions scripts may call the
 //! helpers of [`super::helpers`] (dates, business time, text).
 //!
 //! The rule kinds and their contracts (what a script gets, what it must return):
