@@ -509,7 +509,14 @@ async fn a_hook_opens_a_linked_ticket_in_another_workflow_in_the_same_commit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/workflows/rules");
     let desk = Desk::start(&dir.path().join("data"), &workflows, ManualClock::new(start()));
+    let mut billing = writer_request("Invoice twice");
+    billing.category = Some("billing".into());
+    let money = desk.open(billing).await.expect("opens");
+    assert!(money.ticket.tags.contains("money"), "the ticket_opened hook ran: {:?}", money.ticket.tags);
+    let tagged = money.events.iter().find(|e| matches!(e.change, Change::Tagged { .. })).expect("tagged");
+    assert_eq!(tagged.actor, Actor::system(hooks::ACTOR));
     let opened = desk.open(writer_request("Noise")).await.expect("opens");
+    assert!(opened.ticket.tags.is_empty());
     let number = opened.ticket.number.clone();
     let escalate = Command::Transition { name: "escalate".into() };
     let done = desk.run(&number, Actor::agent("a@example.com"), escalate).await.expect("escalated");

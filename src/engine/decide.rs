@@ -79,6 +79,11 @@ fn one_of(
 }
 
 /// The events that open a ticket. `id` and `number` are allocated by the caller.
+///
+/// In order: `opened` and the initial forms (checked, with their validation scripts), the
+/// priority rule's change (actor `priority-rule`), routing into `opened`'s queue and role, the
+/// assignment within the role when `ctx.team` is given (actor: the strategy, see
+/// [`super::assign`]), the link to the request this one repeats, and the SLA clocks.
 pub fn open(
     ctx: &Context<'_>,
     id: TicketId,
