@@ -356,6 +356,27 @@ fn a_script_using_eval_is_refused_at_load() {
     assert!(text.contains("eval"), "{text}");
 }
 
+#[test]
+fn rule_mistakes_are_refused_at_load_with_their_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = "id = \"w\"\nname = \"W\"\nPRIORITY\n[roles]\nr = [\"r@example.com\"]\n[stages.a]\n\
+                raci = { responsible = \"r\" }\ntransitions = [{ name = \"go\", to = \"b\" }]\n\
+                [stages.b]\nterminal = true\nHOOK\n";
+    let cases = [
+        ("", "[[hooks]]\non = \"closed\"\nstage = \"b\"\nscript = \"[]\"", "only applies to `stage_entered`"),
+        ("priority_rule = \"scripts/none.rhai\"", "", "script file `scripts/none.rhai` not found"),
+        ("priority_rule = '\"high\" +'", "", "priority_rule"),
+    ];
+    for (i, (priority, hook, says)) in cases.into_iter().enumerate() {
+        let file = dir.path().join(format!("w{i}.toml"));
+        std::fs::write(&file, base.replace("PRIORITY", priority).replace("HOOK", hook)).expect("write");
+        let Err(problems) = load_file(&file) else { panic!("case {i} must not load") };
+        let text: String = problems.iter().map(|p| p.render()).collect();
+        assert!(text.contains(says), "case {i}: {text}");
+        assert!(text.contains(&format!("w{i}.toml:")), "names the file and line: {text}");
+    }
+}
+
 // ======================================================================= scripts/ as shipped
 
 fn script<'a>(workflow: &'a Workflow, reference: &str) -> &'a CompiledScript {
