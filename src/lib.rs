@@ -17,6 +17,7 @@
 //! - [`store`]: sled, and only sled: events, snapshots, indexes, customers, workflow versions;
 //! - [`writer`]: the single writer task: applies commands through the engine and commits them
 //!   in groups (one transaction and one flush per group), answering each caller once durable;
+//! - [`team`]: what the writer knows of people for assignment (loads, availability, turns);
 //! - [`registry`]: loaded workflow versions, current and old;
 //! - [`scheduler`] and [`jobs`]: due SLA timers and cron jobs;
 //! - [`notify`]: delivery of the outbox: mail (SMTP), webhooks, survey links;
@@ -35,5 +36,6 @@ pub mod registry;
 pub mod scheduler;
 pub mod simulate;
 pub mod store;
+pub mod team;
 pub mod workflow;
 pub mod writer;

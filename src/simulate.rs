@@ -201,6 +201,7 @@ impl Run<'_> {
             history: &history,
             other: None,
             now: self.now,
+            team: None,
         };
         let changes = decide(&ctx, &ticket, command, actor).map_err(|e| e.to_string())?;
         let events = stamp(ticket.id, ticket.revision, actor, self.now, changes);
@@ -354,6 +355,7 @@ impl Run<'_> {
             history: &history,
             other: None,
             now: self.now,
+            team: None,
         };
         let number = format!("{}-{}", ticket_prefix(self.workflow), 1);
         let actor = Actor::integrator(step.actor.clone().unwrap_or_else(|| "web-form".into()));

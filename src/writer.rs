@@ -23,12 +23,14 @@ use crate::engine::{
     Actor, Change, Command, Context, Customer, CustomerId, CustomerInput, EngineError, Event, FieldProblem, History,
     OpenTicket, Relation, Ticket, TicketId, forms, stamp,
 };
-use crate::engine::{notices, sla};
+use crate::engine::{assign, hooks, notices, sla};
 use crate::notify::webhook;
 use crate::registry::{Registry, RegistryError};
 use crate::store::commit::TicketWrite;
 use crate::store::outbox::{Email, OutboxMessage, Payload};
+use crate::store::people::Availability;
 use crate::store::{Batch, Store, StoreError, keys, timers};
+use crate::team::TeamFacts;
 use crate::workflow::load::ticket_prefix;
 
 /// Most requests written in one group.
@@ -107,6 +109,22 @@ enum Job {
     Open(Box<OpenRequest>, oneshot::Sender<Result<Outcome, WriteError>>),
     Command(CommandRequest, oneshot::Sender<Result<Outcome, WriteError>>),
     Customer(CustomerInput, oneshot::Sender<Result<(Customer, bool), WriteError>>),
+    Availability(Box<AvailabilityRequest>, oneshot::Sender<Result<Availability, WriteError>>),
+}
+
+/// A request to set whether a person takes new work.
+#[derive(Debug, Clone)]
+pub struct AvailabilityRequest {
+    /// The person, as written in `[roles]`.
+    pub person: String,
+    /// Available for new tickets.
+    pub available: bool,
+    /// Back at this time (only when unavailable).
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who sets it.
+    pub by: String,
 }
 
 // Replies live for one group only; their size does not matter.
@@ -114,6 +132,7 @@ enum Job {
 enum Reply {
     Ticket(oneshot::Sender<Result<Outcome, WriteError>>, Result<Outcome, WriteError>),
     Customer(oneshot::Sender<Result<(Customer, bool), WriteError>>, Result<(Customer, bool), WriteError>),
+    Person(oneshot::Sender<Result<Availability, WriteError>>, Result<Availability, WriteError>),
 }
 
 impl Reply {
@@ -121,6 +140,7 @@ impl Reply {
         match self {
             Self::Ticket(tx, Ok(_)) => Self::Ticket(tx, Err(WriteError::Workflow(error.to_string()))),
             Self::Customer(tx, Ok(_)) => Self::Customer(tx, Err(WriteError::Workflow(error.to_string()))),
+            Self::Person(tx, Ok(_)) => Self::Person(tx, Err(WriteError::Workflow(error.to_string()))),
             other => other,
         }
     }
@@ -130,6 +150,7 @@ impl Reply {
         match self {
             Self::Ticket(tx, result) => drop(tx.send(result)),
             Self::Customer(tx, result) => drop(tx.send(result)),
+            Self::Person(tx, result) => drop(tx.send(result)),
         }
     }
 }
@@ -148,6 +169,7 @@ impl std::fmt::Debug for Job {
             Self::Open(..) => "Open",
             Self::Command(..) => "Command",
             Self::Customer(..) => "Customer",
+            Self::Availability(..) => "Availability",
         })
     }
 }
@@ -217,6 +239,13 @@ impl Writer {
         self.queue.send(Job::Customer(input, tx)).await.map_err(|_| WriteError::Stopped)?;
         rx.await.map_err(|_| WriteError::Stopped)?
     }
+
+    /// Sets whether a person takes new work; returns the record once durable.
+    pub async fn set_availability(&self, request: AvailabilityRequest) -> Result<Availability, WriteError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.send(Job::Availability(Box::new(request), tx)).await.map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
 }
 
 /// Flushes once for all the groups written since the last flush, then answers their callers.
@@ -247,6 +276,7 @@ struct State {
     flusher: std::sync::mpsc::Sender<Vec<Reply>>,
     timers: Arc<Notify>,
     outbox: Arc<Notify>,
+    team: TeamFacts,
 }
 
 /// What one group has changed so far, not yet written.
@@ -260,6 +290,8 @@ struct Group {
     numbers: HashMap<String, TicketId>,
     sequences: HashMap<String, u64>,
     idempotency: HashMap<Vec<u8>, (TicketId, Vec<u8>)>,
+    turns: HashMap<(String, String), u64>,
+    people: Vec<(String, Availability)>,
 }
 
 impl Group {
@@ -277,6 +309,8 @@ impl Group {
             timers_removed: Vec::new(),
             outbox: Vec::new(),
             job_runs: Vec::new(),
+            turns: self.turns.into_iter().map(|((workflow, role), next)| (workflow, role, next)).collect(),
+            people: self.people,
         }
     }
 }
@@ -287,8 +321,10 @@ struct Pending {
     tickets: Vec<Ticket>,
     events: Vec<Event>,
     customer: Option<(Customer, Vec<Vec<u8>>)>,
-    number: Option<(String, TicketId, String, u64)>,
+    numbers: Vec<(String, TicketId, String, u64)>,
     idempotency: Option<(Vec<u8>, TicketId, Vec<u8>)>,
+    turns: Vec<(String, String, u64)>,
+    people: Vec<(String, Availability)>,
 }
 
 impl State {
@@ -300,8 +336,12 @@ impl State {
         outbox: Arc<Notify>,
     ) -> Self {
         let store = registry.store().clone();
+        let team = TeamFacts::load(&store).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read people's loads and availability; starting without");
+            TeamFacts::default()
+        });
         let ids = ulid::Generator::new();
-        Self { registry, store, clock, ids, sequences: HashMap::new(), flusher, timers, outbox }
+        Self { registry, store, clock, ids, sequences: HashMap::new(), flusher, timers, outbox, team }
     }
 
     /// Fills in what follows from a group's tickets and events: the timers to arm and cancel
@@ -388,6 +428,9 @@ impl State {
                 Job::Open(request, tx) => Reply::Ticket(tx, guarded(|| self.open(&mut group, &request))),
                 Job::Command(request, tx) => Reply::Ticket(tx, guarded(|| self.command(&mut group, &request))),
                 Job::Customer(input, tx) => Reply::Customer(tx, guarded(|| self.customer(&mut group, &input))),
+                Job::Availability(request, tx) => {
+                    Reply::Person(tx, guarded(|| self.availability(&mut group, &request)))
+                }
             });
         }
         let mut batch = group.into_batch();
@@ -398,6 +441,7 @@ impl State {
             tracing::error!(%error, "writing a group of {} commands failed; none was acknowledged", replies.len());
             // Counters advanced in memory for this group; read them again from the store.
             self.sequences.clear();
+            self.team.reload(&self.store);
             let message = format!("the change could not be saved: {error}");
             replies = replies.into_iter().map(|reply| reply.fail_if_ok(&message)).collect();
         }
@@ -469,6 +513,7 @@ impl State {
                         category: ticket.category.clone(),
                         opened_at: ticket.created_at,
                         csat: ticket.surveys.iter().rev().find_map(|s| s.csat),
+                        assignee: ticket.assignee.clone(),
                     },
                 );
             }
@@ -477,13 +522,17 @@ impl State {
         Ok(history)
     }
 
-    fn apply(&self, group: &mut Group, pending: Pending) -> Result<(), WriteError> {
+    fn apply(&mut self, group: &mut Group, pending: Pending) -> Result<(), WriteError> {
         for ticket in pending.tickets {
             let id = ticket.id;
             match group.tickets.get_mut(&id) {
-                Some(write) => write.after = ticket,
+                Some(write) => {
+                    self.team.ticket_changed(Some(&write.after), &ticket);
+                    write.after = ticket;
+                }
                 None => {
                     let before = self.store.ticket(id)?;
+                    self.team.ticket_changed(before.as_ref(), &ticket);
                     group.order.push(id);
                     group.tickets.insert(id, TicketWrite { before, after: ticket });
                 }
@@ -496,9 +545,18 @@ impl State {
             }
             group.customers.insert(customer.id, customer);
         }
-        if let Some((number, id, workflow, sequence)) = pending.number {
+        for (number, id, workflow, sequence) in pending.numbers {
             group.numbers.insert(number, id);
+            self.sequences.insert(workflow.clone(), sequence);
             group.sequences.insert(workflow, sequence);
+        }
+        for (workflow, role, next) in pending.turns {
+            self.team.turn_moved(&workflow, &role, next);
+            group.turns.insert((workflow, role), next);
+        }
+        for (person, availability) in pending.people {
+            self.team.availability_set(&person, availability.clone());
+            group.people.push((person, availability));
         }
         if let Some((key, id, digest)) = pending.idempotency {
             group.idempotency.insert(key, (id, digest));
@@ -659,49 +717,186 @@ impl State {
         })?;
         let (customer, customer_keys, _) = self.find_or_create_customer(group, &request.ticket.customer, false)?;
         let history = self.history(group, customer.id, None, now - repeat_window(&workflow))?;
-        let sequence = match group.sequences.get(workflow.id()) {
-            Some(last) => *last,
-            None => match self.sequences.get(workflow.id()) {
-                Some(last) => *last,
-                None => self.store.sequence(workflow.id())?,
-            },
-        } + 1;
+        let mut pending = Pending::default();
+        let sequence = self.next_sequence(group, &pending, workflow.id())?;
         let number = format!("{}-{sequence}", ticket_prefix(&workflow));
         let id =
             TicketId(self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into())));
-        let ctx = Context { workflow: &workflow, customer: Some(&customer), history: &history, other: None, now };
-        let events = crate::engine::open(&ctx, id, number.clone(), customer.id, &request.ticket, &request.actor)?;
-        let ticket = Ticket::replay(&events)
-            .ok_or_else(|| EngineError::Invalid(vec![FieldProblem::new("ticket", "empty log")]))?;
-        let mut pending = Pending {
-            tickets: vec![ticket.clone()],
-            events: events.clone(),
-            customer: Some((customer, customer_keys)),
-            number: Some((number, id, workflow.id().to_string(), sequence)),
-            idempotency: idempotency.map(|(key, digest)| (key, id, digest)),
+        let team = self.team.team(&self.store, &workflow, now)?;
+        let ctx = Context {
+            workflow: &workflow,
+            customer: Some(&customer),
+            history: &history,
+            other: None,
+            now,
+            team: Some(&team),
         };
-        // A repeat request links both ways.
-        for event in &events {
-            if let Change::Linked { other, relation } = &event.change
-                && let Some(mut earlier) = self.load(group, *other)?
-            {
-                let back = stamp(
-                    earlier.id,
-                    earlier.revision,
-                    &Actor::system("repeat-detection"),
-                    now,
-                    vec![Change::Linked { other: id, relation: relation.inverse() }],
-                );
-                for event in &back {
-                    earlier.apply(event);
+        let mut events = crate::engine::open(&ctx, id, number.clone(), customer.id, &request.ticket, &request.actor)?;
+        let mut ticket = Ticket::replay(&events)
+            .ok_or_else(|| EngineError::Invalid(vec![FieldProblem::new("ticket", "empty log")]))?;
+        let actions = hooks::run(&ctx, &ticket, &events)?;
+        pending.numbers.push((number, id, workflow.id().to_string(), sequence));
+        pending.idempotency = idempotency.map(|(key, digest)| (key, id, digest));
+        self.opened(group, &mut pending, &workflow, &ticket, &events)?;
+        events.extend(self.carry_out(group, &mut pending, &mut ticket, actions, Some(&customer))?);
+        pending.tickets.insert(0, ticket.clone());
+        pending.events.splice(0..0, events.iter().cloned());
+        pending.customer = Some((customer, customer_keys));
+        self.apply(group, pending)?;
+        Ok(Outcome { ticket, events, replayed: false })
+    }
+
+    /// The next ticket number of a workflow, counting numbers given out in this group and
+    /// request.
+    fn next_sequence(&self, group: &Group, pending: &Pending, workflow: &str) -> Result<u64, WriteError> {
+        let in_request = pending.numbers.iter().filter(|n| n.2 == workflow).map(|n| n.3).max();
+        let last = match in_request.or_else(|| group.sequences.get(workflow).copied()) {
+            Some(last) => last,
+            None => match self.sequences.get(workflow) {
+                Some(last) => *last,
+                None => self.store.sequence(workflow)?,
+            },
+        };
+        Ok(last + 1)
+    }
+
+    /// What follows the opening of `ticket` besides its own events: the earlier ticket of a
+    /// repeat request is linked back, and a turn taken by round robin moves on.
+    fn opened(
+        &mut self,
+        group: &Group,
+        pending: &mut Pending,
+        workflow: &crate::workflow::Workflow,
+        ticket: &Ticket,
+        events: &[Event],
+    ) -> Result<(), WriteError> {
+        let now = self.clock.now();
+        for event in events {
+            match &event.change {
+                Change::Linked { other, relation: relation @ Relation::RepeatOf } => {
+                    if let Some(mut earlier) = self.load(group, *other)? {
+                        let back = stamp(
+                            earlier.id,
+                            earlier.revision,
+                            &Actor::system("repeat-detection"),
+                            now,
+                            vec![Change::Linked { other: ticket.id, relation: relation.inverse() }],
+                        );
+                        for event in &back {
+                            earlier.apply(event);
+                        }
+                        pending.events.extend(back);
+                        pending.tickets.push(earlier);
+                    }
                 }
-                pending.events.extend(back);
-                pending.tickets.push(earlier);
+                Change::Assigned { assignee: Some(person), .. } => {
+                    if let Some(role) = &ticket.role
+                        && let Some(next) = assign::turn_after(&workflow.definition, role, person, &event.actor.id)
+                    {
+                        pending.turns.push((workflow.id().to_string(), role.clone(), next));
+                    }
+                }
+                _ => {}
             }
         }
-        self.apply(group, pending)?;
-        self.sequences.insert(workflow.id().to_string(), sequence);
-        Ok(Outcome { ticket, events, replayed: false })
+        Ok(())
+    }
+
+    /// Carries out what hooks asked for: stamps their changes on `ticket` (returning those
+    /// events) and opens the linked tickets in other workflows, in `pending`.
+    fn carry_out(
+        &mut self,
+        group: &Group,
+        pending: &mut Pending,
+        ticket: &mut Ticket,
+        actions: hooks::Outcome,
+        customer: Option<&Customer>,
+    ) -> Result<Vec<Event>, WriteError> {
+        let now = self.clock.now();
+        let actor = Actor::system(hooks::ACTOR);
+        let mut events = stamp(ticket.id, ticket.revision, &actor, now, actions.changes);
+        for event in &events {
+            ticket.apply(event);
+        }
+        for (script, request) in actions.open {
+            let failed = |message: String| WriteError::from(EngineError::Script { script: script.clone(), message });
+            let customer = customer.ok_or_else(|| failed("open_ticket: the ticket's customer is missing".into()))?;
+            let workflow = self.registry.current(&request.workflow).ok_or_else(|| {
+                failed(format!("open_ticket: there is no workflow \"{}\" to open a ticket in", request.workflow))
+            })?;
+            let history = self.history(group, customer.id, None, now - repeat_window(&workflow))?;
+            let sequence = self.next_sequence(group, pending, workflow.id())?;
+            let number = format!("{}-{sequence}", ticket_prefix(&workflow));
+            let id = TicketId(
+                self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into())),
+            );
+            let team = self.team.team(&self.store, &workflow, now)?;
+            let ctx = Context {
+                workflow: &workflow,
+                customer: Some(customer),
+                history: &history,
+                other: None,
+                now,
+                team: Some(&team),
+            };
+            let mut opened = crate::engine::open(&ctx, id, number.clone(), customer.id, &request, &actor)
+                .map_err(|error| failed(format!("open_ticket in workflow `{}`: {error}", request.workflow)))?;
+            let link = Change::Linked { other: ticket.id, relation: Relation::SpawnedFrom };
+            opened.extend(stamp(id, opened.len() as u64, &actor, now, vec![link]));
+            let spawned = Ticket::replay(&opened)
+                .ok_or_else(|| EngineError::Invalid(vec![FieldProblem::new("ticket", "empty log")]))?;
+            let back = stamp(
+                ticket.id,
+                ticket.revision,
+                &actor,
+                now,
+                vec![Change::Linked { other: id, relation: Relation::Spawned }],
+            );
+            for event in &back {
+                ticket.apply(event);
+            }
+            events.extend(back);
+            pending.numbers.push((number, id, workflow.id().to_string(), sequence));
+            self.opened(group, pending, &workflow, &spawned, &opened)?;
+            pending.tickets.push(spawned);
+            pending.events.extend(opened);
+        }
+        Ok(events)
+    }
+
+    /// Sets a person's availability.
+    fn availability(&mut self, group: &mut Group, request: &AvailabilityRequest) -> Result<Availability, WriteError> {
+        let now = self.clock.now();
+        let person = request.person.trim().to_lowercase();
+        let known = self.registry.all_current().iter().any(|workflow| {
+            workflow.definition.roles.values().flatten().any(|member| member.get_ref().eq_ignore_ascii_case(&person))
+        });
+        if !known {
+            return Err(EngineError::NotFound(format!("{person} is not a member of any role")).into());
+        }
+        let mut problems = Vec::new();
+        if let Some(until) = request.until {
+            if request.available {
+                problems.push(FieldProblem::new("until", "only an unavailable person is away until a time"));
+            } else if until <= now {
+                problems.push(FieldProblem::new("until", "must be in the future"));
+            }
+        }
+        if request.reason.as_deref().is_some_and(|r| r.chars().count() > 500) {
+            problems.push(FieldProblem::new("reason", "must be at most 500 characters"));
+        }
+        if !problems.is_empty() {
+            return Err(EngineError::Invalid(problems).into());
+        }
+        let record = Availability {
+            available: request.available,
+            until: request.until,
+            reason: request.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string),
+            updated_at: now,
+            updated_by: request.by.clone(),
+        };
+        self.apply(group, Pending { people: vec![(person, record.clone())], ..Pending::default() })?;
+        Ok(record)
     }
 
     fn command(&mut self, group: &mut Group, request: &CommandRequest) -> Result<Outcome, WriteError> {
@@ -734,13 +929,25 @@ impl State {
             Some(other) => self.load(group, other)?,
             None => None,
         };
-        let ctx =
-            Context { workflow: &workflow, customer: customer.as_ref(), history: &history, other: other.as_ref(), now };
+        // A timer may escalate and reassign: that picks by the team's load and availability.
+        let team = match &request.command {
+            Command::Fire { .. } => Some(self.team.team(&self.store, &workflow, now)?),
+            _ => None,
+        };
+        let ctx = Context {
+            workflow: &workflow,
+            customer: customer.as_ref(),
+            history: &history,
+            other: other.as_ref(),
+            now,
+            team: team.as_ref(),
+        };
         let changes = crate::engine::decide(&ctx, &ticket, &request.command, &request.actor)?;
-        let events = stamp(ticket.id, ticket.revision, &request.actor, now, changes);
+        let mut events = stamp(ticket.id, ticket.revision, &request.actor, now, changes);
         for event in &events {
             ticket.apply(event);
         }
+        let actions = hooks::run(&ctx, &ticket, &events)?;
         let mut pending = Pending { tickets: vec![ticket.clone()], events: events.clone(), ..Pending::default() };
         // A survey answer is also part of the customer's record.
         for event in &events {
@@ -776,6 +983,12 @@ impl State {
                 pending.events.extend(back);
                 pending.tickets.push(other);
             }
+        }
+        let by_hooks = self.carry_out(group, &mut pending, &mut ticket, actions, customer.as_ref())?;
+        if !by_hooks.is_empty() {
+            pending.events.extend(by_hooks.iter().cloned());
+            events.extend(by_hooks);
+            pending.tickets[0] = ticket.clone();
         }
         self.apply(group, pending)?;
         Ok(Outcome { ticket, events, replayed: false })

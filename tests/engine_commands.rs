@@ -279,6 +279,7 @@ impl Desk {
             history: &self.history,
             other: None,
             now: self.clock.now(),
+            team: None,
         };
         let number = format!("T-{}", NUMBERS.fetch_add(1, Ordering::Relaxed));
         let log =
@@ -346,6 +347,7 @@ impl Story {
             history: &self.desk.history,
             other,
             now,
+            team: None,
         };
         let changes = decide(&ctx, &self.ticket, command, actor)?;
         let events = stamp(self.ticket.id, self.ticket.revision, actor, now, changes.clone());
@@ -477,6 +479,7 @@ fn past(workflow: &str, category: Option<&str>, opened_at: DateTime<Utc>) -> Pas
         category: category.map(str::to_string),
         opened_at,
         csat: None,
+        assignee: None,
     }
 }
 

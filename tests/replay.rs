@@ -136,7 +136,14 @@ fn run(workflow: &Workflow, steps: &[(Actor, Command, i64)]) -> (Vec<Event>, Tic
     let clock = ManualClock::new(support::start_time());
     let customer = customer();
     let history = History::default();
-    let ctx = Context { workflow, customer: Some(&customer), history: &history, other: None, now: clock.now_utc() };
+    let ctx = Context {
+        workflow,
+        customer: Some(&customer),
+        history: &history,
+        other: None,
+        now: clock.now_utc(),
+        team: None,
+    };
     let id = TicketId(Ulid::from_parts(2, 2));
     let request = support::request("Washer", "sam@example.com");
     let mut log = open(&ctx, id, "AS-1".into(), customer.id, &request, &Actor::integrator("web")).expect("open");

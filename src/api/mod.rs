@@ -5,6 +5,7 @@
 //! - [`tickets`]: open, read, list, commands, the audit trail;
 //! - [`customers`]: customers and their history;
 //! - [`workflows`]: definitions, versions, diagrams, reload;
+//! - [`people`]: role members, their availability and open load;
 //! - [`system`]: health, metrics, tokens.
 //!
 //! The OpenAPI document is generated from the handlers (`GET /openapi.json`, browsable at
@@ -13,6 +14,7 @@
 pub mod customers;
 pub mod extract;
 pub mod outbox;
+pub mod people;
 pub mod problem;
 pub mod survey;
 pub mod system;
@@ -90,6 +92,7 @@ pub struct Limits {
         (name = "workflows", description = "Workflow definitions"),
         (name = "outbox", description = "Mail and webhook deliveries: pending, sent, dead letters, retries"),
         (name = "surveys", description = "The customer's survey page (HTML; the link in the survey mail)"),
+        (name = "people", description = "Role members and their availability"),
         (name = "system", description = "Health, metrics, tokens")
     )
 )]
@@ -114,6 +117,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tickets::routes())
         .merge(customers::routes())
         .merge(workflows::routes())
+        .merge(people::routes())
         .merge(system::routes())
         .merge(outbox::routes())
         .merge(survey::routes())

@@ -252,6 +252,8 @@ pub struct ListQuery {
     priority: Option<String>,
     /// Queue.
     queue: Option<String>,
+    /// Tag (added by a workflow's hooks).
+    tag: Option<String>,
     /// Only tickets with (`true`) or without (`false`) a breached SLA clock still running.
     breached: Option<bool>,
     /// Opened at or after (RFC 3339).
@@ -332,6 +334,7 @@ async fn list_tickets(
         created_from: time("created_from", query.created_from.as_ref())?,
         created_to: time("created_to", query.created_to.as_ref())?,
         newest_first,
+        tag: query.tag.clone(),
     };
     let store = state.store.clone();
     let page = tokio::task::spawn_blocking(move || store.list(&filter, cursor, limit))
@@ -351,6 +354,7 @@ async fn list_tickets(
             ("category", &query.category),
             ("priority", &query.priority),
             ("queue", &query.queue),
+            ("tag", &query.tag),
             ("created_from", &query.created_from),
             ("created_to", &query.created_to),
             ("order", &query.order),

@@ -128,6 +128,9 @@ pub struct PastTicket {
     pub opened_at: DateTime<Utc>,
     /// Its last survey CSAT, if answered.
     pub csat: Option<u8>,
+    /// Who it is (or was last) assigned to: sticky assignment prefers them.
+    #[serde(default)]
+    pub assignee: Option<String>,
 }
 
 /// A customer's history, newest ticket first.
@@ -169,5 +172,11 @@ impl History {
             past.workflow == workflow && past.category.as_deref() == Some(category) && now - past.opened_at <= window
         };
         self.tickets.iter().filter(recent).count()
+    }
+
+    /// The agent who last served the customer: the assignee of their newest earlier ticket that
+    /// had one.
+    pub fn last_agent(&self) -> Option<&str> {
+        self.tickets.iter().find_map(|past| past.assignee.as_deref())
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::assign::{self, Team};
 use super::command::{Command, OpenTicket};
 use super::customer::{Customer, CustomerId, History};
 use super::error::{EngineError, FieldProblem};
@@ -42,6 +43,9 @@ pub struct Context<'a> {
     pub other: Option<&'a Ticket>,
     /// Now.
     pub now: DateTime<Utc>,
+    /// Facts for assigning a new ticket to a person (load, availability, turns); `None`
+    /// leaves new tickets unassigned in their queue.
+    pub team: Option<&'a Team>,
 }
 
 /// Wraps changes into events of `ticket`, numbering revisions after `revision`.
@@ -76,6 +80,11 @@ fn one_of(
 }
 
 /// The events that open a ticket. `id` and `number` are allocated by the caller.
+///
+/// In order: `opened` and the initial forms (checked, with their validation scripts), the
+/// priority rule's change (actor `priority-rule`), routing into `opened`'s queue and role, the
+/// assignment within the role when `ctx.team` is given (actor: the strategy, see
+/// [`super::assign`]), the link to the request this one repeats, and the SLA clocks.
 pub fn open(
     ctx: &Context<'_>,
     id: TicketId,
@@ -159,10 +168,36 @@ pub fn open(
     if !problems.is_empty() {
         return Err(EngineError::Invalid(problems));
     }
+    // The priority rule decides before routing, so routing rules see the priority it set.
+    let (draft, view) = match &definition.priority_rule {
+        Some(reference) => match workflow.scripts.get(reference.get_ref()) {
+            Some(script) => match rules::priority(script, &view, &definition.priorities)? {
+                Some(priority) if priority != draft.priority => {
+                    let revision = draft_events.len() as u64;
+                    let change = Change::PriorityChanged { priority };
+                    draft_events.extend(stamp(id, revision, &Actor::system("priority-rule"), ctx.now, vec![change]));
+                    let draft = replay(&draft_events)?;
+                    let view = ticket_view(ctx, &draft);
+                    (draft, view)
+                }
+                _ => (draft, view),
+            },
+            None => (draft, view),
+        },
+        None => (draft, view),
+    };
     let route = routing::route(workflow, &draft, &view)?;
+    let pick = ctx.team.map(|team| assign::pick(definition, &route, team, ctx.history));
+    let role = route.role.clone();
     if let Some(Event { change: Change::Opened { queue, role, .. }, .. }) = draft_events.first_mut() {
         *queue = route.queue;
         *role = route.role;
+    }
+    if let (Some(pick), Some(role)) = (pick, role)
+        && let Some((by, change)) = pick.change(&role)
+    {
+        let revision = draft_events.len() as u64;
+        draft_events.extend(stamp(id, revision, &by, ctx.now, vec![change]));
     }
     let repeat_window = chrono::Duration::from_std(definition.repeat_window.get()).unwrap_or(chrono::Duration::MAX);
     if let Some(earlier) = ctx.history.repeat_of(workflow.id(), request.category.as_deref(), repeat_window, ctx.now) {
@@ -232,7 +267,7 @@ pub fn decide(
             if actor.kind != ActorKind::System {
                 return Err(EngineError::Forbidden("only Afterdesk itself fires timers".into()));
             }
-            sla::fire(&ctx.workflow.definition, ticket, ctx.customer, clock, *alert, ctx.now)
+            sla::fire(&ctx.workflow.definition, ticket, ctx.customer, clock, *alert, ctx.now, ctx.team)
         }
         command => decide_command(ctx, ticket, command, actor)?,
     };

@@ -300,6 +300,25 @@ pub enum Change {
         /// Whether it was met within the time allowed.
         met: bool,
     },
+    /// Automatic assignment found nobody to take the ticket: it waits in its queue.
+    NotAssigned {
+        /// The role assignment looked in.
+        role: String,
+        /// Why nobody was picked (everyone unavailable, an empty role).
+        reason: String,
+    },
+    /// A tag was added (by a hook).
+    Tagged {
+        /// The tag.
+        tag: String,
+    },
+    /// A hook asked for people to be told something.
+    Notified {
+        /// The addresses (or people ids) told.
+        to: Vec<String>,
+        /// What they are told.
+        message: String,
+    },
 }
 
 impl Change {
@@ -331,6 +350,9 @@ impl Change {
             Self::SlaEscalated { .. } => "sla_escalated",
             Self::SlaReminded { .. } => "sla_reminded",
             Self::SlaStopped { .. } => "sla_stopped",
+            Self::NotAssigned { .. } => "not_assigned",
+            Self::Tagged { .. } => "tagged",
+            Self::Notified { .. } => "notified",
         }
     }
 }

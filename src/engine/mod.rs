@@ -11,12 +11,14 @@
 //! - [`decide`]: commands to events;
 //! - [`transition`]: guards and RACI permissions;
 //! - [`forms`]: form values against their definition;
-//! - [`routing`]: queue and role of a new ticket;
-//! - [`rules`]: the sandboxed Rhai host; [`view`]: what scripts see;
+//! - [`routing`]: queue and role of a new ticket; [`assign`]: the person within the role;
+//! - [`rules`]: the sandboxed Rhai host and its rule kinds; [`view`]: what scripts see;
+//!   [`helpers`]: functions scripts may call; [`hooks`]: event hooks and their actions;
 //! - [`sla`] and [`calendar`]: SLA clocks in business time; [`notices`]: the mail events cause;
 //! - [`survey`]: who is surveyed and what a valid answer is;
 //! - [`error`]: why a command is refused.
 
+pub mod assign;
 pub mod calendar;
 pub mod command;
 pub mod customer;
@@ -24,6 +26,8 @@ pub mod decide;
 pub mod error;
 pub mod event;
 pub mod forms;
+pub mod helpers;
+pub mod hooks;
 pub mod notices;
 pub mod routing;
 pub mod rules;
@@ -33,6 +37,7 @@ pub mod ticket;
 pub mod transition;
 pub mod view;
 
+pub use assign::Team;
 pub use command::{Command, OpenTicket};
 pub use customer::{Customer, CustomerId, CustomerInput, History};
 pub use decide::{Context, decide, open, stamp};

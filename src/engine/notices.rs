@@ -62,9 +62,21 @@ pub fn clock_label(workflow: &WorkflowFile, clock: &str) -> String {
     }
 }
 
-/// The kind of event, as notifications, hooks and webhooks name it (none for SLA bookkeeping and
-/// the like).
-pub fn event_kind(event: &Event) -> Option<EventKind> {
+/// What one event is, as notifications, hooks and webhooks name it, each with the stage it is
+/// about when that matters: a stage change is leaving one stage and entering another; SLA
+/// bookkeeping and the like are nothing.
+pub fn event_kinds(event: &Event) -> Vec<(EventKind, Option<&str>)> {
+    match &event.change {
+        Change::Opened { stage, .. } => vec![(EventKind::TicketOpened, Some(stage.as_str()))],
+        Change::StageChanged { from, to, .. } => {
+            vec![(EventKind::StageLeft, Some(from.as_str())), (EventKind::StageEntered, Some(to.as_str()))]
+        }
+        _ => event_kind(event).map(|kind| (kind, None)).into_iter().collect(),
+    }
+}
+
+/// The kind of event, for events that are one kind whatever the stage.
+fn event_kind(event: &Event) -> Option<EventKind> {
     Some(match &event.change {
         Change::Opened { .. } => EventKind::TicketOpened,
         Change::Assigned { .. } => EventKind::Assigned,
@@ -159,6 +171,14 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
             let subject = format!("[{}] SLA breached: {}", ticket.number, clock_label(workflow, clock));
             out.extend(alert(clock, "sla_breach", &to, subject, json!({})));
         }
+        // A hook's `notify` action: its message to the people it named.
+        Change::Notified { to, message } => out.push(Notice {
+            template: "hook_notice".to_string(),
+            to: to.clone(),
+            subject: format!("[{}] {}", ticket.number, ticket.subject),
+            context: with(json!({ "message": message })),
+            not_before: event.at,
+        }),
         _ => {}
     }
     if let Change::StageChanged { to, .. } = &event.change {
@@ -168,11 +188,7 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
         for rule in &workflow.notifications {
             let kind = *rule.on.get_ref();
             let stage_is = |stage: &str| rule.stage.as_ref().is_none_or(|s| s.get_ref() == stage);
-            let matches = match (&event.change, kind) {
-                (Change::StageChanged { to, .. }, EventKind::StageEntered) => stage_is(to),
-                (Change::StageChanged { from, .. }, EventKind::StageLeft) => stage_is(from),
-                _ => event_kind(event) == Some(kind),
-            };
+            let matches = event_kinds(event).iter().any(|(is, at)| *is == kind && at.is_none_or(stage_is));
             if !matches {
                 continue;
             }

@@ -1,10 +1,24 @@
 //! The Rhai host: runs a workflow's scripts, sandboxed, and reads their answers.
 //!
-//! Scripts are guests. They get a read-only copy of the ticket (`ticket`) and return a decision;
-//! they cannot touch files, the network or the store. One hardened [`rhai::Engine`] is shared by
-//! every evaluation (scripts were compiled at load); each evaluation gets a fresh scope. Limits
-//! on operations, call depth, and string/array/map sizes stop a looping or greedy script with an
-//! error naming the script and line, so a bad rule fails its command and never hangs a worker.
+//! Scripts are guests. They get a read-only copy of the ticket (`ticket`, see [`super::view`])
+//! and return a decision; they cannot touch files, the network or the store. One hardened
+//! [`rhai::Engine`] is shared by every evaluation (scripts were compiled at load); each
+//! evaluation gets a fresh scope. Limits on operations, call depth, string/array/map sizes and
+//! wall time stop a looping, greedy or slow script with an error naming the script and line, so
+//! a bad rule fails its command and never hangs a worker. Besides Rhai's own functions scripts may call the
+//! helpers of [`super::helpers`] (dates, business time, text).
+//!
+//! The rule kinds and their contracts (what a script gets, what it must return):
+//!
+//! | kind | written as | gets | returns |
+//! |---|---|---|---|
+//! | routing | `[[routing]] script = ...` | `ticket` (new) | `#{ queue, role, assign }` (each optional; `assign` is `round_robin`, `least_loaded` or `manual`), or `()` to pass to the next rule |
+//! | priority | `priority_rule = ...` | `ticket` (new, before routing) | a priority of the workflow's list, or `()` to keep it |
+//! | validation | `[forms.X] validate = ...` | `ticket`, `form` (the values as they would be saved) | `()` or a map field → message (empty map: fine) |
+//! | transition condition | `transitions = [{ when = ... }]` | `ticket` | `true`, `false`, or a text saying why not |
+//! | event hook | `[[hooks]] on = ..., script = ...` | `ticket` (after the event), `event` (the change, with `kind`) | an array of actions (see [`HookAction`]), or `()` |
+//!
+//! Anything else returned is an error of the script, named with its path.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -24,6 +38,17 @@ pub const MAX_CALL_LEVELS: usize = 32;
 pub const MAX_STRING_SIZE: usize = 64 * 1024;
 /// Most items of an array or map a script may build.
 pub const MAX_COLLECTION_SIZE: usize = 10_000;
+/// Longest one evaluation may run. Operations are counted, but one operation may be a costly
+/// call (a search in a long text, a regular expression): this bounds the wall time whatever
+/// the script calls. Checked every [`CLOCK_EVERY`] operations.
+pub const MAX_RUN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+/// How many operations pass between two looks at the clock.
+const CLOCK_EVERY: u64 = 1_024;
+
+thread_local! {
+    /// When the evaluation running on this thread must stop.
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
 
 static ENGINE: LazyLock<rhai::Engine> = LazyLock::new(|| {
     let mut engine = rhai::Engine::new();
@@ -35,6 +60,14 @@ static ENGINE: LazyLock<rhai::Engine> = LazyLock::new(|| {
     engine.set_max_map_size(MAX_COLLECTION_SIZE);
     engine.set_max_variables(1_000);
     engine.disable_symbol("eval");
+    engine.on_progress(|operations| {
+        if operations % CLOCK_EVERY != 0 {
+            return None;
+        }
+        let late = DEADLINE.with(|deadline| deadline.get().is_some_and(|d| std::time::Instant::now() > d));
+        late.then(|| Dynamic::from("time"))
+    });
+    super::helpers::register(&mut engine);
     engine.on_print(|text| tracing::info!(target: "afterdesk::rules", "{text}"));
     engine.on_debug(|text, _, position| tracing::debug!(target: "afterdesk::rules", %position, "{text}"));
     engine
@@ -52,11 +85,15 @@ pub fn to_script_value(view: &impl Serialize) -> Dynamic {
 
 /// Runs `script` with the given variables, and returns what it returned.
 fn run(script: &CompiledScript, variables: &[(&str, Dynamic)]) -> Result<Dynamic, EngineError> {
+    super::helpers::reset_budget();
     let mut scope = Scope::new();
     for (name, value) in variables {
         scope.push_constant_dynamic(*name, value.clone());
     }
-    ENGINE.eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast).map_err(|error| script_error(script, &error))
+    DEADLINE.with(|deadline| deadline.set(Some(std::time::Instant::now() + MAX_RUN_TIME)));
+    let result = ENGINE.eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast);
+    DEADLINE.with(|deadline| deadline.set(None));
+    result.map_err(|error| script_error(script, &error))
 }
 
 fn script_error(script: &CompiledScript, error: &EvalAltResult) -> EngineError {
@@ -71,6 +108,9 @@ fn script_error(script: &CompiledScript, error: &EvalAltResult) -> EngineError {
         }
         EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} too large{place}: scripts are limited in memory"),
         EvalAltResult::ErrorStackOverflow(_) => format!("calls nested too deeply{place}"),
+        EvalAltResult::ErrorTerminated(..) => {
+            format!("stopped after running {} ms{place}: scripts are limited in time", MAX_RUN_TIME.as_millis())
+        }
         other => {
             let text = other.to_string();
             let text = text.split(" (line ").next().unwrap_or(&text).to_string();
@@ -164,6 +204,142 @@ pub fn route(script: &CompiledScript, ticket: &Dynamic) -> Result<Option<RouteDe
     Ok(Some(RouteDecision { queue: text("queue"), role: text("role"), assign: text("assign") }))
 }
 
+/// A priority rule: `Ok(None)` keeps the ticket's priority.
+pub fn priority(
+    script: &CompiledScript,
+    ticket: &Dynamic,
+    priorities: &[crate::workflow::model::Name],
+) -> Result<Option<String>, EngineError> {
+    let result = run(script, &[("ticket", ticket.clone())])?;
+    if result.is_unit() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = priorities.iter().map(|p| p.get_ref().as_str()).collect();
+    if result.is_string() {
+        let priority = result.to_string();
+        if names.contains(&priority.as_str()) {
+            return Ok(Some(priority));
+        }
+    }
+    Err(EngineError::Script {
+        script: script_name(script),
+        message: format!(
+            "returned {} ({}); a priority rule returns one of {} or ()",
+            result,
+            result.type_name(),
+            names.join(", ")
+        ),
+    })
+}
+
+/// What a hook asks for. Each action is a map with an `action` key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HookAction {
+    /// `#{ action: "set_field", form, field, value }`: save one form value.
+    SetField {
+        /// The form.
+        form: String,
+        /// The field.
+        field: String,
+        /// The value (`()` clears it).
+        value: serde_json::Value,
+    },
+    /// `#{ action: "add_tag", tag }`: tag the ticket.
+    AddTag(String),
+    /// `#{ action: "notify", to, message }`: email people; `to` is a role, a RACI word
+    /// (`responsible`, `assignee`, ...), an address, or an array of them.
+    Notify {
+        /// Who, as written.
+        to: Vec<String>,
+        /// What to tell them.
+        message: String,
+    },
+    /// `#{ action: "open_ticket", workflow, subject, description?, category?, priority?,
+    /// channel? }`: open a ticket for the same customer in another workflow, linked to this one.
+    OpenTicket(Box<crate::engine::OpenTicket>),
+}
+
+/// An event hook: the actions it returned, in order.
+pub fn hook(script: &CompiledScript, ticket: &Dynamic, event: &Dynamic) -> Result<Vec<HookAction>, EngineError> {
+    let result = run(script, &[("ticket", ticket.clone()), ("event", event.clone())])?;
+    let failed = |message: String| EngineError::Script { script: script_name(script), message };
+    if result.is_unit() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<Dynamic> = match result.clone().try_cast::<rhai::Array>() {
+        Some(items) => items,
+        None if result.is_map() => vec![result],
+        None => {
+            return Err(failed(format!(
+                "returned {} ({}); a hook returns an array of actions",
+                result,
+                result.type_name()
+            )));
+        }
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| hook_action(&item).map_err(|message| failed(format!("action {}: {message}", i + 1))))
+        .collect()
+}
+
+fn hook_action(item: &Dynamic) -> Result<HookAction, String> {
+    let Some(map) = item.clone().try_cast::<rhai::Map>() else {
+        return Err(format!("{item} is not a map #{{ action: ..., ... }}"));
+    };
+    let text = |key: &str| map.get(key).filter(|v| !v.is_unit()).map(ToString::to_string);
+    let needed = |key: &str| text(key).ok_or_else(|| format!("`{key}` is missing"));
+    let action = needed("action")?;
+    let allowed: &[&str] = match action.as_str() {
+        "set_field" => &["form", "field", "value"],
+        "add_tag" => &["tag"],
+        "notify" => &["to", "message"],
+        "open_ticket" => &["workflow", "subject", "description", "category", "priority", "channel"],
+        other => return Err(format!("unknown action \"{other}\"; use set_field, add_tag, notify or open_ticket")),
+    };
+    if let Some(unknown) = map.keys().find(|k| k.as_str() != "action" && !allowed.contains(&k.as_str())) {
+        return Err(format!("{action} takes {}, not `{unknown}`", allowed.join(", ")));
+    }
+    Ok(match action.as_str() {
+        "set_field" => HookAction::SetField {
+            form: needed("form")?,
+            field: needed("field")?,
+            value: map
+                .get("value")
+                .map(|v| rhai::serde::from_dynamic::<serde_json::Value>(v).map_err(|e| e.to_string()))
+                .transpose()?
+                .unwrap_or(serde_json::Value::Null),
+        },
+        "add_tag" => {
+            let tag = needed("tag")?;
+            if tag.trim().is_empty() || tag.chars().count() > 64 {
+                return Err("a tag has 1 to 64 characters".to_string());
+            }
+            HookAction::AddTag(tag.trim().to_string())
+        }
+        "notify" => {
+            let to = match map.get("to") {
+                Some(list) if list.is_array() => {
+                    list.clone().into_array().unwrap_or_default().iter().map(ToString::to_string).collect()
+                }
+                Some(one) if !one.is_unit() => vec![one.to_string()],
+                _ => return Err("`to` is missing".to_string()),
+            };
+            HookAction::Notify { to, message: needed("message")? }
+        }
+        _ => HookAction::OpenTicket(Box::new(crate::engine::OpenTicket {
+            workflow: needed("workflow")?,
+            subject: needed("subject")?,
+            description: text("description"),
+            category: text("category"),
+            priority: text("priority"),
+            channel: text("channel"),
+            ..crate::engine::OpenTicket::default()
+        })),
+    })
+}
+
 /// Form values as scripts see them (`form.serial`).
 pub fn form_value(values: &BTreeMap<String, serde_json::Value>) -> Dynamic {
     to_script_value(values)
@@ -198,6 +374,19 @@ mod tests {
             panic!("the loop must fail");
         };
         assert!(message.contains("operations") && message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn a_script_of_costly_calls_is_stopped_by_the_clock() {
+        // Each search is one operation but walks 64 KiB: the operation limit alone would allow
+        // seconds of this.
+        let slow = "let s = \"x\"; for i in 0..15 { s += s; }\nloop { s.index_of(\"y\"); }";
+        let started = std::time::Instant::now();
+        let Err(EngineError::Script { message, .. }) = condition(&script(slow), &ticket()) else {
+            panic!("the slow script must fail");
+        };
+        assert!(message.contains("limited") && message.contains("line 2"), "{message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "stopped, not run to the end");
     }
 
     #[test]

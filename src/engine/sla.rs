@@ -301,6 +301,9 @@ pub fn timers(workflow: &WorkflowFile, ticket: &Ticket) -> Vec<Timer> {
 
 /// The changes a due timer causes, checked against the ticket as it is at `now`; nothing if
 /// the timer is stale (the clock moved on, paused, or stopped).
+///
+/// `team`, when given, lets a `reassign_to` escalation pick the least-loaded available member
+/// of the role; without it the next member after the current assignee takes the ticket.
 pub fn fire(
     workflow: &WorkflowFile,
     ticket: &Ticket,
@@ -308,6 +311,7 @@ pub fn fire(
     clock: &str,
     alert: Alert,
     now: DateTime<Utc>,
+    team: Option<&super::assign::Team>,
 ) -> Vec<Change> {
     let due = timers(workflow, ticket).into_iter().any(|t| t.clock == clock && t.alert == alert && t.due <= now);
     let Some(sla) = definition(workflow, clock).filter(|_| due) else { return Vec::new() };
@@ -331,8 +335,13 @@ pub fn fire(
                     out.push(Change::PriorityChanged { priority: higher.get_ref().clone() });
                 }
             }
+            let current = ticket.assignee.as_deref();
+            let to = |role: &str| match team {
+                Some(team) => super::assign::escalate_to(workflow, role, current, team),
+                None => next_member(workflow, role, current),
+            };
             if let Some(role) = &step.reassign_to
-                && let Some(person) = next_member(workflow, role.get_ref(), ticket.assignee.as_deref())
+                && let Some(person) = to(role.get_ref())
             {
                 out.push(Change::Assigned { assignee: Some(person), queue: None });
             }

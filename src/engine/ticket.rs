@@ -196,6 +196,9 @@ pub struct Ticket {
     /// Survey answers, oldest first.
     #[serde(default)]
     pub surveys: Vec<SurveyAnswer>,
+    /// Tags added by hooks.
+    #[serde(default)]
+    pub tags: BTreeSet<String>,
 }
 
 impl Ticket {
@@ -254,6 +257,7 @@ impl Ticket {
             slas: BTreeMap::new(),
             staff_activity_at: None,
             surveys: Vec::new(),
+            tags: BTreeSet::new(),
         })
     }
 
@@ -417,6 +421,10 @@ impl Ticket {
                     sla.met = Some(*met);
                 }
             }
+            Change::Tagged { tag } => {
+                self.tags.insert(tag.clone());
+            }
+            Change::NotAssigned { .. } | Change::Notified { .. } => {}
         }
     }
 }

@@ -1,15 +1,23 @@
 //! What rule scripts see of a ticket: the `ticket` variable.
 //!
-//! A plain, read-only copy: fields, form values, ticked items of the current stage, and a
-//! summary of the customer's history, so rules can say "third repeat request → high priority"
-//! without reaching into the store.
+//! A plain, read-only copy: fields, form values, ticked items of the current stage, tags, dates
+//! (RFC 3339 texts: `created_at`, `stage_entered_at`, and `now`, the engine's clock), the
+//! workflow's business calendar (`ticket.calendar`, see [`super::helpers`]), and a summary of the
+//! customer's history (`ticket.customer.tickets`: earlier tickets within the repeat window,
+//! `repeats`: those of the same workflow and category, `last_csat`, `last_agent`), so rules can
+//! say "third repeat request → high priority" without reaching into the store.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use rhai::Dynamic;
 use serde::Serialize;
 
+use super::calendar::BusinessCalendar;
 use super::decide::Context;
+use super::helpers::ScriptCalendar;
 use super::rules::to_script_value;
 use super::ticket::Ticket;
 
@@ -32,6 +40,10 @@ struct TicketView<'a> {
     checklist: BTreeMap<&'a str, bool>,
     approved: bool,
     reopened: u32,
+    tags: Vec<&'a str>,
+    created_at: DateTime<Utc>,
+    stage_entered_at: DateTime<Utc>,
+    now: DateTime<Utc>,
     customer: CustomerView<'a>,
 }
 
@@ -45,6 +57,7 @@ struct CustomerView<'a> {
     tickets: usize,
     repeats: usize,
     last_csat: Option<u8>,
+    last_agent: Option<&'a str>,
 }
 
 /// Builds the `ticket` variable.
@@ -77,6 +90,10 @@ pub fn ticket_view(ctx: &Context<'_>, ticket: &Ticket) -> Dynamic {
         checklist,
         approved: ticket.approvals.get(&ticket.stage).is_some_and(|a| a.approved_by.is_some()),
         reopened: ticket.reopened,
+        tags: ticket.tags.iter().map(String::as_str).collect(),
+        created_at: ticket.created_at,
+        stage_entered_at: ticket.stage_entered_at,
+        now: ctx.now,
         customer: CustomerView {
             id: ticket.customer.to_string(),
             name: customer.map_or("", |c| c.name.as_str()),
@@ -86,7 +103,23 @@ pub fn ticket_view(ctx: &Context<'_>, ticket: &Ticket) -> Dynamic {
             tickets: history.tickets.len(),
             repeats: history.repeats(&ticket.workflow, ticket.category.as_deref(), window, ctx.now),
             last_csat: history.tickets.iter().find_map(|t| t.csat),
+            last_agent: history.last_agent(),
         },
     };
-    to_script_value(&view)
+    let mut value = to_script_value(&view);
+    if let Some(mut map) = value.write_lock::<rhai::Map>() {
+        map.insert("calendar".into(), Dynamic::from(calendar(ctx)));
+    }
+    value
+}
+
+/// The workflow's default business calendar (`24x7` when it names none).
+fn calendar(ctx: &Context<'_>) -> ScriptCalendar {
+    let definition = &ctx.workflow.definition;
+    let calendar = definition
+        .calendar
+        .as_ref()
+        .and_then(|name| definition.calendars.get(name.get_ref().as_str()))
+        .map_or_else(BusinessCalendar::always_open, BusinessCalendar::from_definition);
+    ScriptCalendar(Arc::new(calendar))
 }

@@ -17,7 +17,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::engine::notices::event_kind;
+use crate::engine::notices::event_kinds;
 use crate::engine::{Event, Ticket};
 use crate::store::outbox::WebhookCall;
 use crate::workflow::model::WorkflowFile;
@@ -30,9 +30,11 @@ pub fn calls(
     event: &Event,
     mut id: impl FnMut() -> String,
 ) -> Vec<WebhookCall> {
-    let Some(kind) = event_kind(event) else { return Vec::new() };
     let mut out = Vec::new();
-    for (name, webhook) in &workflow.webhooks {
+    let kinds = event_kinds(event);
+    let heard =
+        kinds.iter().flat_map(|(kind, _)| workflow.webhooks.iter().map(move |(name, hook)| (*kind, name, hook)));
+    for (kind, name, webhook) in heard {
         let subscribed = webhook.on.iter().any(|on| *on.get_ref() == kind);
         let in_stage = webhook.stages.is_empty() || webhook.stages.iter().any(|s| *s.get_ref() == ticket.stage);
         if !subscribed || !in_stage {

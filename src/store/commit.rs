@@ -49,6 +49,10 @@ pub struct Batch {
     pub outbox: Vec<OutboxMessage>,
     /// Scheduled jobs run: workflow, job, when.
     pub job_runs: Vec<(String, String, chrono::DateTime<chrono::Utc>)>,
+    /// Round-robin turns moved: workflow, role, next position.
+    pub turns: Vec<(String, String, u64)>,
+    /// Availability set: person, record.
+    pub people: Vec<(String, super::people::Availability)>,
 }
 
 impl Batch {
@@ -61,6 +65,7 @@ impl Batch {
             && self.timers_removed.is_empty()
             && self.outbox.is_empty()
             && self.job_runs.is_empty()
+            && self.people.is_empty()
     }
 }
 
@@ -129,6 +134,12 @@ fn writes(batch: &Batch) -> Result<Vec<Write>, StoreError> {
     }
     for (workflow, last) in &batch.sequences {
         out.push((Tree::Meta, keys::sequence(workflow), Some(last.to_be_bytes().to_vec())));
+    }
+    for (workflow, role, next) in &batch.turns {
+        out.push((Tree::Meta, super::people::turn_key(workflow, role), Some(next.to_be_bytes().to_vec())));
+    }
+    for (person, availability) in &batch.people {
+        out.push((Tree::Meta, super::people::person_key(person), Some(encode(availability)?)));
     }
     Ok(out)
 }

@@ -27,5 +27,6 @@ pub fn entries(ticket: &Ticket) -> Vec<(&'static str, String)> {
     if let Some(queue) = &ticket.queue {
         entries.push(("queue", queue.clone()));
     }
+    entries.extend(ticket.tags.iter().map(|tag| ("tag", tag.clone())));
     entries
 }

@@ -14,6 +14,7 @@
 //! | `meta` | `seq` 0 workflow id | last ticket number (u64 BE) |
 //! | `meta` | `job` 0 workflow id 0 job id | last run, ms since 1970 (i64 BE) |
 //! | `idempotency` | caller 0 idempotency key | ticket id (16) ++ SHA-256 of the request (32) |
+//! | `meta` | `person` 0 id / `turn` 0 workflow 0 role | see [`super::people`] |
 //!
 //! Index names and values are in [`super::indexes`]. Listing an index value walks its keys in
 //! ticket-id order, i.e. oldest ticket first, and resumes after the last id seen (the cursor).

@@ -9,6 +9,7 @@ pub mod commit;
 pub mod indexes;
 pub mod keys;
 pub mod outbox;
+pub mod people;
 pub mod query;
 pub mod timers;
 pub mod tokens;

@@ -42,6 +42,8 @@ pub struct ListFilter {
     pub breached: Option<bool>,
     /// Newest first.
     pub newest_first: bool,
+    /// Tag (added by hooks).
+    pub tag: Option<String>,
 }
 
 impl ListFilter {
@@ -60,6 +62,7 @@ impl ListFilter {
             && self.category.as_deref().is_none_or(|c| ticket.category.as_deref() == Some(c))
             && eq(&self.priority, &ticket.priority)
             && self.queue.as_deref().is_none_or(|q| ticket.queue.as_deref() == Some(q))
+            && self.tag.as_ref().is_none_or(|t| ticket.tags.contains(t))
             && self.breached.is_none_or(|b| {
                 b == ticket.slas.values().any(|c| c.is_active() && c.breached_at.is_some())
             })
@@ -81,6 +84,9 @@ impl ListFilter {
         }
         if self.unassigned {
             return Some(("unassigned", "yes".to_string()));
+        }
+        if let Some(tag) = &self.tag {
+            return Some(("tag", tag.clone()));
         }
         if let Some(queue) = &self.queue {
             return Some(("queue", queue.clone()));
@@ -184,6 +190,7 @@ impl Store {
                     category: ticket.category,
                     opened_at: ticket.created_at,
                     csat: ticket.surveys.iter().rev().find_map(|s| s.csat),
+                    assignee: ticket.assignee,
                 });
             }
         }

@@ -932,6 +932,13 @@ impl Checker<'_> {
         for hook in &wf.hooks {
             if let Some(stage) = &hook.stage {
                 self.reference(stage, "stage", keys(&wf.stages), "in a hook");
+                if !matches!(hook.on.get_ref(), EventKind::StageEntered | EventKind::StageLeft) {
+                    self.error(
+                        stage.span(),
+                        "`stage` only applies to `stage_entered` and `stage_left` hooks".into(),
+                        "remove `stage`, or use `on = \"stage_entered\"` or `on = \"stage_left\"`".to_string(),
+                    );
+                }
             }
         }
     }

@@ -89,6 +89,9 @@ pub struct WorkflowFile {
     /// Rhai scripts run when an event happens.
     #[serde(default)]
     pub hooks: Vec<Hook>,
+    /// A Rhai script computing the priority of a new ticket (see the README, "Rules").
+    #[serde(default)]
+    pub priority_rule: Option<Script>,
     /// Mail templates overriding the built-in ones (or adding new ones), by name.
     #[serde(default)]
     pub templates: IndexMap<Name, MailTemplate>,

@@ -72,6 +72,7 @@ pub fn references(workflow: &WorkflowFile) -> Vec<&Script> {
     }
     found.extend(workflow.routing.iter().filter_map(|rule| rule.script.as_ref()));
     found.extend(workflow.hooks.iter().map(|hook| &hook.script));
+    found.extend(workflow.priority_rule.as_ref());
     found
 }
 
@@ -81,10 +82,12 @@ pub fn is_path(reference: &str) -> bool {
     trimmed.ends_with(".rhai") && !trimmed.contains('\n')
 }
 
-/// A Rhai engine used only to parse: the same nesting limits as the runtime sandbox.
+/// A Rhai engine used only to parse: the same nesting limits as the runtime sandbox, and no
+/// `eval` (a script must be what was checked at load, not build new code as it runs).
 fn compiler() -> rhai::Engine {
     let mut engine = rhai::Engine::new_raw();
     engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FUNCTION_EXPR_DEPTH);
+    engine.disable_symbol("eval");
     engine
 }
 

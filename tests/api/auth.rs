@@ -130,7 +130,9 @@ async fn integrators_open_and_comment_but_people_decide() {
     assert_eq!(commented["comments"], 1);
     assert_eq!(commented["public_replies"], 0);
     let events = expect_status(web.get(&format!("/v1/tickets/{t}/events")).await, StatusCode::OK).await;
-    assert_eq!(events["items"][1]["actor"], json!({"id": "web-form", "kind": "integrator"}));
+    // (The second event is the automatic assignment, by the system.)
+    assert_eq!(events["items"][1]["actor"], json!({"id": "round-robin", "kind": "system"}));
+    assert_eq!(events["items"][2]["actor"], json!({"id": "web-form", "kind": "integrator"}));
     // ... but not approve, and not reload workflows.
     let problem = expect_problem(
         web.post(&format!("/v1/tickets/{t}/approvals"), json!({})).await,

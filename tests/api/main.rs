@@ -9,6 +9,7 @@ mod helpers;
 mod listing;
 mod mail;
 mod openapi;
+mod people;
 #[path = "../support/smtp.rs"]
 #[allow(dead_code)]
 mod smtp;

@@ -40,6 +40,7 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
     let ali = app.agent("ali@example.com").await; // technician
     let reza = app.agent("reza@example.com").await; // service_manager
     let parts = app.agent("parts@example.com").await; // warehouse
+    let navid = app.agent("navid@example.com").await; // technician, not the one assigned
     let eve = app.agent("eve@example.com").await; // no role at all
 
     // --- intake: the web form opens a repair request.
@@ -48,6 +49,8 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
     let ticket = web.open(body).await;
     let t = ticket["number"].as_str().expect("number").to_string();
     assert_eq!(ticket["queue"], "repairs");
+    // Repairs go round robin among technicians: the first turn is Ali's.
+    assert_eq!(ticket["assignee"], "ali@example.com");
     app.advance(minutes(5));
 
     // Nothing filled in: every unmet guard is listed at once.
@@ -71,16 +74,17 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
     );
     assert!(error_on(&problem, "forms.request.product").contains("Product"), "names the field's label: {problem}");
 
-    // A technician has no part in intake; someone without a role has none anywhere.
+    // A technician other than the assignee has no part in intake; someone without a role has
+    // none anywhere.
     let problem = expect_problem(
-        ali.put(&format!("/v1/tickets/{t}/forms/request"), json!({"product": "Washer"})).await,
+        navid.put(&format!("/v1/tickets/{t}/forms/request"), json!({"product": "Washer"})).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
     assert!(detail(&problem).contains("in stage `intake`"), "{problem}");
     assert!(detail(&problem).contains("support_agent"), "says who may: {problem}");
-    assert!(detail(&problem).contains("ali@example.com has roles technician"), "{problem}");
+    assert!(detail(&problem).contains("navid@example.com has roles technician"), "{problem}");
     let problem = expect_problem(
         eve.post(&format!("/v1/tickets/{t}/comments"), json!({"body": "hi"})).await,
         StatusCode::FORBIDDEN,
@@ -377,6 +381,7 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
         kinds(&events),
         [
             "opened",
+            "assigned",
             "form_saved",
             "checklist_ticked",
             "checklist_ticked",
@@ -384,7 +389,6 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
             "step_recorded",
             "stage_changed",
             "commented",
-            "assigned",
             "priority_changed",
             "form_saved",
             "checklist_ticked",
@@ -424,11 +428,12 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
     assert_eq!(items[0]["actor"], json!({"id": "web-form", "kind": "integrator"}));
     assert_eq!(items[0]["at"], "2026-11-23T05:30:00Z");
     assert_eq!(items[0]["subject"], "Washing machine does not spin");
-    assert_eq!(items[6]["actor"]["id"], "maryam@example.com");
-    assert_eq!(items[6]["from"], "intake");
-    assert_eq!(items[6]["to"], "review");
-    assert_eq!(items[6]["transition"], "accept");
-    assert_eq!(items[7]["actor"]["id"], "parts@example.com");
+    assert_eq!(items[1]["actor"], json!({"id": "round-robin", "kind": "system"}));
+    assert_eq!(items[7]["actor"]["id"], "maryam@example.com");
+    assert_eq!(items[7]["from"], "intake");
+    assert_eq!(items[7]["to"], "review");
+    assert_eq!(items[7]["transition"], "accept");
+    assert_eq!(items[8]["actor"]["id"], "parts@example.com");
     assert_eq!(items[17]["kind"], "approved");
     assert_eq!(items[17]["actor"], json!({"id": "reza@example.com", "kind": "agent"}));
     assert_eq!(items[17]["stage"], "review");
@@ -556,6 +561,6 @@ async fn links_and_merges_are_recorded_on_both_tickets() {
     )
     .await;
     let events = expect_status(maryam.get(&format!("/v1/tickets/{a}/events")).await, StatusCode::OK).await;
-    assert_eq!(kinds(&events), ["opened", "linked", "linked", "linked"]);
+    assert_eq!(kinds(&events), ["opened", "assigned", "linked", "linked", "linked"]);
     app.stop().await;
 }
