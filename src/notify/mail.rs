@@ -90,7 +90,9 @@ impl Mailer {
             .from(self.from.clone())
             .subject(rendered.subject.clone())
             .message_id(Some(self.message_id(message)))
-            .date(message.created_at.into())
+            // When it was meant to go (mail held for business hours is dated then), the same on
+            // every retry.
+            .date(message.not_before.max(message.created_at).into())
             .header(AutoSubmitted);
         for address in to {
             let mailbox: Mailbox =

@@ -77,8 +77,9 @@ enum Outcome {
         error: String,
         transient: bool,
     },
-    /// Not tried (mail is switched off): look again later without counting an attempt.
-    Held(String),
+    /// Not tried (mail is switched off, or the mail server is down): look again after the
+    /// given wait without counting an attempt.
+    Held(String, chrono::Duration),
 }
 
 struct Inner {
@@ -157,17 +158,42 @@ impl Delivery {
         .await
         .map_err(|e| StoreError::Corrupt { what: "delivery pass".into(), reason: e.to_string() })??;
         let mut pass = Pass::default();
+        // When a whole chunk of mail failed for a reason that may pass (the server is down or
+        // unreachable), the rest of this pass's mail waits as long as those will, untried: a mail
+        // server that times out must not hold up webhooks for minutes per message.
+        let mut mail_down: Option<(String, chrono::Duration)> = None;
         for chunk in due.chunks(inner.config.concurrency.max(1)) {
             let mut running = JoinSet::new();
+            let mut held = Vec::new();
             for message in chunk.iter().cloned() {
+                if let (Some((reason, wait)), Some(_)) = (&mail_down, message.email()) {
+                    held.push((message, Outcome::Held(reason.clone(), *wait)));
+                    continue;
+                }
                 let worker = self.clone();
                 running.spawn(async move {
                     let outcome = worker.attempt(&message).await;
                     (message, outcome)
                 });
             }
+            let mut mail_tried = (0, 0);
+            let mut results = held;
             while let Some(joined) = running.join_next().await {
                 let Ok((message, outcome)) = joined else { continue };
+                if message.email().is_some() {
+                    mail_tried.0 += 1;
+                    if let Outcome::Failed { transient: true, error } = &outcome {
+                        mail_tried.1 += 1;
+                        let wait = backoff(&inner.config, message.attempts + 1);
+                        mail_down = Some((format!("not tried: the mail server failed just before ({error})"), wait));
+                    }
+                }
+                results.push((message, outcome));
+            }
+            if mail_tried.1 < mail_tried.0 {
+                mail_down = None;
+            }
+            for (message, outcome) in results {
                 let updated = self.record(&message, outcome, inner.clock.now());
                 match updated.state {
                     DeliveryState::Sent => pass.sent += 1,
@@ -249,9 +275,8 @@ impl Delivery {
                     tracing::error!(id = %message.id, attempts = updated.attempts, %error, "delivery given up (dead letter)");
                 }
             }
-            Outcome::Held(reason) => {
+            Outcome::Held(reason, later) => {
                 updated.last_error = Some(reason);
-                let later = chrono::Duration::milliseconds(i64::try_from(config.max_retry_ms).unwrap_or(i64::MAX));
                 updated.next_attempt = Some(now + later);
             }
         }
@@ -267,7 +292,9 @@ impl Delivery {
 
     async fn send_email(&self, message: &OutboxMessage, email: &Email) -> Outcome {
         let Some(mailer) = &self.inner.mailer else {
-            return Outcome::Held("mail is disabled in the configuration (mail.disabled)".into());
+            let later =
+                chrono::Duration::milliseconds(i64::try_from(self.inner.config.max_retry_ms).unwrap_or(i64::MAX));
+            return Outcome::Held("mail is disabled in the configuration (mail.disabled)".into(), later);
         };
         let rendered = match self.render(message, email) {
             Ok(rendered) => rendered,

@@ -39,6 +39,16 @@ terminal = true
 
 /// Starts the server with mail going to `sink`, retries after `retry_ms`, and `workflow` added.
 pub async fn app_with_mail(sink: &SmtpSink, workflow: Option<&str>, max_attempts: u32) -> TestApp {
+    app_with_mail_sending(sink, workflow, max_attempts, 8).await
+}
+
+/// The same, sending `concurrency` messages at a time.
+pub async fn app_with_mail_sending(
+    sink: &SmtpSink,
+    workflow: Option<&str>,
+    max_attempts: u32,
+    concurrency: usize,
+) -> TestApp {
     let port = sink.port();
     let workflow = workflow.map(str::to_string);
     spawn_app_with(move |config| {
@@ -48,6 +58,7 @@ pub async fn app_with_mail(sink: &SmtpSink, workflow: Option<&str>, max_attempts
         config.delivery.first_retry_ms = 100;
         config.delivery.max_retry_ms = 200;
         config.delivery.max_attempts = max_attempts;
+        config.delivery.concurrency = concurrency;
         if let Some(text) = workflow {
             std::fs::write(config.workflows.join("extra.toml"), text).expect("write the workflow");
         }
@@ -222,5 +233,29 @@ async fn persian_text_survives_in_subject_and_body() {
     let text = mail.text.as_deref().expect("text");
     assert!(text.contains("Hello مریم احمدی"), "{text}");
     assert!(mail.html.as_deref().is_some_and(|h| h.contains("یخچال خنک نمی‌کند")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn while_the_mail_server_is_down_one_try_holds_the_rest_of_the_queue() {
+    let mut sink = SmtpSink::start();
+    let app = app_with_mail_sending(&sink, None, 50, 1).await;
+    sink.stop();
+    for i in 0..3 {
+        app.admin().open(new_ticket(&format!("Heater {i}"), &format!("h{i}@example.com"))).await;
+    }
+    // Each was tried once as it came.
+    let tried = |m: &Value| m["attempts"].as_u64() >= Some(1);
+    wait_outbox(&app, "pending", "three failed tries", |m| m.len() == 3 && m.iter().all(tried)).await;
+    // Later all three are due together, sent one at a time: the first fails again, and the two
+    // behind it wait untried (no attempt used up) instead of each waiting for the dead server.
+    wait_outbox(&app, "pending", "two held", |m| {
+        m.iter().filter(|m| m["last_error"].as_str().is_some_and(|e| e.starts_with("not tried"))).count() == 2
+    })
+    .await;
+
+    sink.restart();
+    wait_outbox(&app, "sent", "all three sent", |m| m.len() == 3).await;
+    assert_eq!(sink.wait_for(3, Duration::from_secs(10)).await.len(), 3);
     app.stop().await;
 }
