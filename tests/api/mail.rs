@@ -259,3 +259,54 @@ async fn while_the_mail_server_is_down_one_try_holds_the_rest_of_the_queue() {
     assert_eq!(sink.wait_for(3, Duration::from_secs(10)).await.len(), 3);
     app.stop().await;
 }
+
+/// A round-the-clock SLA whose escalation mail waits for office hours.
+const NIGHT_LINE: &str = r#"
+id = "night"
+name = "Night line"
+ticket_prefix = "NL"
+calendar = "office"
+
+[calendars.office]
+timezone = "UTC"
+hours = { mon-fri = "08:00-17:00" }
+
+[roles]
+agent = ["agent@example.com"]
+manager = ["manager@example.com"]
+
+[stages.intake]
+raci = { responsible = "agent", accountable = "manager" }
+transitions = [{ name = "close", to = "closed" }]
+
+[stages.intake.sla]
+within = "30m"
+calendar = "24x7"
+business_hours_mail = true
+escalate = [{ after = "0m", notify = ["manager"] }]
+
+[stages.closed]
+terminal = true
+"#;
+
+#[tokio::test]
+async fn escalation_mail_waits_for_business_hours_then_goes_out() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, Some(NIGHT_LINE), 5).await;
+    // Monday 05:30 UTC: the office opens at 08:00.
+    let customer = json!({ "email": "night@example.org" });
+    app.admin().open(json!({ "workflow": "night", "subject": "Alarm", "customer": customer })).await;
+    app.advance(chrono::Duration::minutes(40));
+    app.fire_timers().await;
+    let pending = outbox(&app, "pending").await;
+    assert_eq!(pending.len(), 1, "{pending:#?}");
+    assert_eq!(pending[0]["not_before"], "2026-11-23T08:00:00Z", "held until the office opens");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(sink.messages().is_empty(), "nothing at night");
+
+    app.advance(chrono::Duration::hours(2));
+    let mails = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mails[0].envelope_to, ["manager@example.com"]);
+    assert!(mails[0].subject.contains("Escalation level 1"), "{}", mails[0].subject);
+    app.stop().await;
+}
