@@ -951,7 +951,7 @@ impl State {
         let mut pending = Pending { tickets: vec![ticket.clone()], events: events.clone(), ..Pending::default() };
         // A survey answer is also part of the customer's record.
         for event in &events {
-            if let Change::SurveyAnswered(answer) = &event.change
+            if let Change::SurveyAnswered { answer } = &event.change
                 && let Some(mut customer) = customer.clone()
             {
                 customer.satisfaction.add(answer, ticket.id, event.at);

@@ -109,7 +109,51 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    with_error_responses(api_routes().split_for_parts().1)
+}
+
+/// Adds to every operation the error answers the layers around the handlers give (so clients
+/// generated from the document know them): 400 malformed input, 401/403 for protected routes,
+/// 404 where the path names something, 413/415 where there is a body, 409/412 for commands on a
+/// ticket, 503 when a request takes too long. Each is `application/problem+json`.
+fn with_error_responses(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        ResponseBuilder::new().description(description).content("application/problem+json", content).build()
+    };
+    for (path, item) in &mut api.paths.paths {
+        let html = path.starts_with("/survey/");
+        let operations =
+            [item.get.as_mut(), item.post.as_mut(), item.put.as_mut(), item.delete.as_mut(), item.patch.as_mut()];
+        for operation in operations.into_iter().flatten() {
+            let mut add = |status: &str, description: &str| {
+                operation.responses.responses.entry(status.to_string()).or_insert_with(|| problem(description).into());
+            };
+            if html {
+                continue;
+            }
+            add("400", "Malformed request: bad JSON (with line and column) or query parameter");
+            add("503", "The request took too long; a command may still complete");
+            if operation.security.is_some() {
+                add("401", "No token, or an unknown one");
+                add("403", "The token's role may not do this");
+            }
+            if path.contains('{') {
+                add("404", "Not found");
+            }
+            if operation.request_body.is_some() {
+                add("413", "The body is too large");
+                add("415", "The body is not JSON");
+                add("422", "Invalid values, named field by field");
+            }
+            if path.starts_with("/v1/tickets/{id}/") && operation.request_body.is_some() {
+                add("409", "The ticket is closed, or changed meanwhile");
+                add("412", "If-Match: the ticket is no longer at that revision");
+            }
+        }
+    }
+    api
 }
 
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -144,6 +188,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// The whole HTTP application.
 pub fn router(state: AppState, limits: Limits) -> axum::Router {
     let (router, api) = api_routes().split_for_parts();
+    let api = with_error_responses(api);
     let docs = utoipa_scalar::Scalar::new(api.clone()).to_html();
     router
         .route("/openapi.json", get(move || async move { Json(api) }))

@@ -7,6 +7,7 @@
 //! expires, and works once.
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -67,18 +68,27 @@ async fn survey_page(State(state): State<AppState>, Path(token): Path<String>) -
     params(("token" = String, Path, description = "The token of the survey link")),
     request_body(content = SurveyForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Recorded", content_type = "text/html", body = String),
+              (status = 400, description = "Not a form", content_type = "text/html", body = String),
               (status = 409, description = "Already answered", content_type = "text/html", body = String),
+              (status = 415, description = "Not a form", content_type = "text/html", body = String),
               (status = 422, description = "The form again, with what to fix", content_type = "text/html", body = String),
               (status = 404, description = "Not a valid link", content_type = "text/html", body = String),
               (status = 410, description = "The link expired", content_type = "text/html", body = String)))]
 async fn answer_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Form(form): Form<SurveyForm>,
+    form: Result<Form<SurveyForm>, FormRejection>,
 ) -> Response {
     let (token, ticket, survey) = match open(&state, &token) {
         Ok(found) => found,
         Err(response) => return *response,
+    };
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            let text = "<p>Please answer with the survey form.</p>";
+            return page(rejection.status(), "Please use the form", text);
+        }
     };
     let mut problems = Vec::new();
     let mut score = |field: &str, value: &Option<String>| -> Option<u8> {

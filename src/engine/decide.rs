@@ -674,5 +674,5 @@ fn answer_survey(
     }
     let mut answer = answer.clone();
     answer.comment = answer.comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
-    Ok(vec![Change::SurveyAnswered(answer)])
+    Ok(vec![Change::SurveyAnswered { answer }])
 }

@@ -234,7 +234,10 @@ pub enum Change {
         into: TicketId,
     },
     /// The customer answered a satisfaction survey.
-    SurveyAnswered(SurveyAnswer),
+    SurveyAnswered {
+        /// The answer.
+        answer: SurveyAnswer,
+    },
     /// An SLA clock started (or restarted).
     SlaStarted {
         /// The clock: `first_response`, `resolution` or `stage:ID`.
@@ -340,7 +343,7 @@ impl Change {
             Self::Reopened { .. } => "reopened",
             Self::Linked { .. } => "linked",
             Self::Merged { .. } => "merged",
-            Self::SurveyAnswered(_) => "survey_answered",
+            Self::SurveyAnswered { .. } => "survey_answered",
             Self::SlaStarted { .. } => "sla_started",
             Self::SlaPaused { .. } => "sla_paused",
             Self::SlaResumed { .. } => "sla_resumed",

@@ -91,7 +91,7 @@ fn event_kind(event: &Event) -> Option<EventKind> {
         Change::Resolved { .. } => EventKind::Resolved,
         Change::Closed => EventKind::Closed,
         Change::Reopened { .. } => EventKind::Reopened,
-        Change::SurveyAnswered(_) => EventKind::SurveyAnswered,
+        Change::SurveyAnswered { .. } => EventKind::SurveyAnswered,
         _ => return None,
     })
 }

@@ -351,7 +351,7 @@ impl Ticket {
             Change::Linked { other, relation } => {
                 self.links.insert(Link { ticket: *other, relation: *relation });
             }
-            Change::SurveyAnswered(answer) => self.surveys.push(answer.clone()),
+            Change::SurveyAnswered { answer } => self.surveys.push(answer.clone()),
             Change::Merged { into } => {
                 self.status = Status::Merged;
                 self.closed_at = Some(event.at);
