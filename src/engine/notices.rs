@@ -29,10 +29,11 @@ pub struct Notice {
     pub not_before: DateTime<Utc>,
 }
 
-/// Human text of a business duration: `3h 20m`.
+/// Human text of a business duration: `3h 20m` (seconds only under a minute: `40s`).
 pub fn human(duration: chrono::Duration) -> String {
     let minutes = duration.num_minutes().max(0);
     match (minutes / 60, minutes % 60) {
+        (0, 0) => format!("{}s", duration.num_seconds().max(0)),
         (0, m) => format!("{m}m"),
         (h, 0) => format!("{h}h"),
         (h, m) => format!("{h}h {m}m"),
