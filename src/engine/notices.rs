@@ -8,10 +8,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::calendar::BusinessCalendar;
 use super::customer::Customer;
 use super::event::{ActorKind, Change, Event};
 use super::sla;
-use super::ticket::Ticket;
+use super::ticket::{SlaClock, Ticket};
 use crate::workflow::model::{EventKind, WorkflowFile};
 
 /// A message to send.
@@ -42,11 +43,9 @@ pub fn human(duration: chrono::Duration) -> String {
 
 /// How late a breached clock is at `at`, in its business time: since its deadline (which may be
 /// earlier than the moment the breach was noticed), or since the breach when paused.
-fn lateness(workflow: &WorkflowFile, ticket: &Ticket, clock: &str, at: DateTime<Utc>) -> Option<chrono::Duration> {
-    let state = ticket.slas.get(clock)?;
+fn lateness(state: &SlaClock, calendar: &BusinessCalendar, at: DateTime<Utc>) -> Option<chrono::Duration> {
     let breached = state.breached_at?;
-    let calendar = sla::calendar(workflow, sla::definition(workflow, clock)?);
-    let since = sla::deadline(state, &calendar).map_or(breached, |due| due.min(breached));
+    let since = sla::deadline(state, calendar).map_or(breached, |due| due.min(breached));
     Some(calendar.elapsed(since, at))
 }
 
@@ -120,57 +119,63 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
     });
     let with = |extra: serde_json::Value| merged(base.clone(), &extra);
     let responsible = sla::recipients(workflow, ticket, customer, &["responsible"]);
-    // SLA alerts: to the people the clock names, held until business hours if it says so.
-    let alert = |clock: &str, template: &str, notify: &[String], subject: String, extra: serde_json::Value| {
-        let definition = sla::definition(workflow, clock)?;
-        let calendar = sla::calendar(workflow, definition);
-        // Held until people work: the workflow's calendar (a 24x7 clock still mails in office hours).
-        let office = workflow
-            .calendar
-            .as_ref()
-            .and_then(|name| workflow.calendars.get(name.get_ref().as_str()))
-            .map_or_else(|| calendar.clone(), super::calendar::BusinessCalendar::from_definition);
-        let not_before = if definition.business_hours_mail { office.next_open(event.at) } else { event.at };
-        let state = ticket.slas.get(clock)?;
-        let late = lateness(workflow, ticket, clock, event.at);
-        let deadline = sla::deadline(state, &calendar);
-        let clock_fields = json!({
-            "clock": clock_label(workflow, clock),
-            "deadline": deadline.or(state.breached_at),
-            "late_by": late.map(human),
-            "responsible": responsible,
-        });
-        let context = merged(with(clock_fields), &extra);
-        Some(Notice { template: template.to_string(), to: notify.to_vec(), subject, context, not_before })
-    };
+    // SLA alerts: to the people the clock names, held until business hours if it says so. The
+    // subject is worded knowing how late the clock is (`""` when not breached).
+    let alert =
+        |clock: &str, template: &str, notify: &[String], subject: &dyn Fn(&str) -> String, extra: serde_json::Value| {
+            let definition = sla::definition(workflow, clock)?;
+            let calendar = sla::calendar(workflow, definition);
+            // Held until people work: the workflow's calendar (a 24x7 clock still mails in office hours).
+            let office = workflow
+                .calendar
+                .as_ref()
+                .and_then(|name| workflow.calendars.get(name.get_ref().as_str()))
+                .map_or_else(|| calendar.clone(), super::calendar::BusinessCalendar::from_definition);
+            let not_before = if definition.business_hours_mail { office.next_open(event.at) } else { event.at };
+            let state = ticket.slas.get(clock)?;
+            let late = lateness(state, &calendar, event.at).map(human);
+            let deadline = sla::deadline(state, &calendar);
+            let subject = subject(late.as_deref().unwrap_or_default());
+            let clock_fields = json!({
+                "clock": clock_label(workflow, clock),
+                "deadline": deadline.or(state.breached_at),
+                "late_by": late,
+                "responsible": responsible,
+            });
+            let context = merged(with(clock_fields), &extra);
+            Some(Notice { template: template.to_string(), to: notify.to_vec(), subject, context, not_before })
+        };
     match &event.change {
         Change::SlaWarned { clock, notify } => {
-            let subject = format!("[{}] SLA warning: {} is due soon", ticket.number, clock_label(workflow, clock));
-            out.extend(alert(clock, "sla_warning", notify, subject, json!({})));
+            let subject =
+                |_: &str| format!("[{}] SLA warning: {} is due soon", ticket.number, clock_label(workflow, clock));
+            out.extend(alert(clock, "sla_warning", notify, &subject, json!({})));
         }
         Change::SlaEscalated { clock, level, notify } => {
-            let late = lateness(workflow, ticket, clock, event.at).map(human).unwrap_or_default();
-            let subject = format!(
-                "[{}] Escalation level {level}: {} overdue by {late} (business time)",
-                ticket.number,
-                clock_label(workflow, clock)
-            );
+            let subject = |late: &str| {
+                format!(
+                    "[{}] Escalation level {level}: {} overdue by {late} (business time)",
+                    ticket.number,
+                    clock_label(workflow, clock)
+                )
+            };
             let template = sla::definition(workflow, clock)
                 .and_then(|d| d.escalate.get((*level as usize).saturating_sub(1)))
                 .and_then(|e| e.template.as_ref())
                 .map_or("sla_escalation", |t| t.get_ref().as_str());
-            out.extend(alert(clock, template, notify, subject, json!({ "level": level })));
+            out.extend(alert(clock, template, notify, &subject, json!({ "level": level })));
         }
         Change::SlaReminded { clock, count, notify } => {
-            let subject =
-                format!("[{}] Reminder {count}: {} is still overdue", ticket.number, clock_label(workflow, clock));
-            out.extend(alert(clock, "sla_reminder", notify, subject, json!({ "reminder": count })));
+            let subject = |_: &str| {
+                format!("[{}] Reminder {count}: {} is still overdue", ticket.number, clock_label(workflow, clock))
+            };
+            out.extend(alert(clock, "sla_reminder", notify, &subject, json!({ "reminder": count })));
         }
         // Without escalation levels a breach would pass unnoticed: tell the stage's owners.
         Change::SlaBreached { clock } if sla::definition(workflow, clock).is_some_and(|d| d.escalate.is_empty()) => {
             let to = sla::recipients(workflow, ticket, customer, &["responsible", "accountable"]);
-            let subject = format!("[{}] SLA breached: {}", ticket.number, clock_label(workflow, clock));
-            out.extend(alert(clock, "sla_breach", &to, subject, json!({})));
+            let subject = |_: &str| format!("[{}] SLA breached: {}", ticket.number, clock_label(workflow, clock));
+            out.extend(alert(clock, "sla_breach", &to, &subject, json!({})));
         }
         // A hook's `notify` action: its message to the people it named.
         Change::Notified { to, message } => out.push(Notice {
