@@ -21,7 +21,7 @@ use crate::clock::Clock;
 use crate::engine::{Status, Ticket, notices, survey};
 use crate::registry::Registry;
 use crate::store::outbox::{Email, OutboxMessage, Payload};
-use crate::store::{Batch, ListFilter, Store, StoreError};
+use crate::store::{Batch, ListFilter, Store, StoreError, keys};
 use crate::workflow::Workflow;
 use crate::workflow::model::{Job, JobAction};
 
@@ -213,7 +213,7 @@ impl Jobs {
         // Messages of one run share a time: ids in order.
         let mut ids = ulid::Generator::new();
         for message in &mut out {
-            message.id = ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
+            message.id = keys::next_ulid(&mut ids, now);
         }
         Ok(out)
     }

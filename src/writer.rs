@@ -376,8 +376,7 @@ impl State {
             let Some((i, workflow, customer)) = context.get(&event.ticket) else { continue };
             let Some(ticket) = batch.tickets.get(*i).map(|write| &write.after) else { continue };
             for notice in notices::notices(&workflow.definition, ticket, customer.as_ref(), event) {
-                let id =
-                    self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
+                let id = keys::next_ulid(&mut self.ids, now);
                 let email = Email {
                     template: notice.template,
                     to: notice.to,
@@ -390,14 +389,8 @@ impl State {
             if workflow.definition.webhooks.is_empty() {
                 continue;
             }
-            let mut ids = Vec::new();
-            let calls = webhook::calls(&workflow.definition, ticket, event, || {
-                let id =
-                    self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into()));
-                ids.push(id);
-                id.to_string()
-            });
-            for (call, id) in calls.into_iter().zip(ids) {
+            let calls = webhook::calls(&workflow.definition, ticket, event, || keys::next_ulid(&mut self.ids, now));
+            for (id, call) in calls {
                 let message = OutboxMessage::queued(id, Payload::Webhook(call), event.at, now);
                 batch.outbox.push(message.about(ticket, event.revision));
             }
@@ -720,8 +713,7 @@ impl State {
         let mut pending = Pending::default();
         let sequence = self.next_sequence(group, &pending, workflow.id())?;
         let number = format!("{}-{sequence}", ticket_prefix(&workflow));
-        let id =
-            TicketId(self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into())));
+        let id = TicketId(keys::next_ulid(&mut self.ids, now));
         let team = self.team.team(&self.store, &workflow, now)?;
         let ctx = Context {
             workflow: &workflow,
@@ -827,9 +819,7 @@ impl State {
             let history = self.history(group, customer.id, None, now - repeat_window(&workflow))?;
             let sequence = self.next_sequence(group, pending, workflow.id())?;
             let number = format!("{}-{sequence}", ticket_prefix(&workflow));
-            let id = TicketId(
-                self.ids.generate_from_datetime(now.into()).unwrap_or_else(|_| Ulid::from_datetime(now.into())),
-            );
+            let id = TicketId(keys::next_ulid(&mut self.ids, now));
             let team = self.team.team(&self.store, &workflow, now)?;
             let ctx = Context {
                 workflow: &workflow,

@@ -16,20 +16,21 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
+use ulid::Ulid;
 
 use crate::engine::notices::event_kinds;
 use crate::engine::{Event, Ticket};
 use crate::store::outbox::WebhookCall;
 use crate::workflow::model::WorkflowFile;
 
-/// The webhook calls `event` causes, for `ticket` as it is after the event; `id` gives each
-/// call its delivery id.
+/// The webhook calls `event` causes, for `ticket` as it is after the event, each with the
+/// delivery id `id` gives it.
 pub fn calls(
     workflow: &WorkflowFile,
     ticket: &Ticket,
     event: &Event,
-    mut id: impl FnMut() -> String,
-) -> Vec<WebhookCall> {
+    mut id: impl FnMut() -> Ulid,
+) -> Vec<(Ulid, WebhookCall)> {
     let mut out = Vec::new();
     let kinds = event_kinds(event);
     let heard =
@@ -64,13 +65,16 @@ pub fn calls(
             "actor": event.actor,
             "change": event.change,
         });
-        out.push(WebhookCall {
-            webhook: format!("{}/{}", workflow.id.get_ref(), name.get_ref()),
-            url: webhook.url.get_ref().clone(),
-            event: event_name,
-            secret: webhook.secret.as_ref().map(|s| s.get_ref().clone()),
-            body,
-        });
+        out.push((
+            delivery,
+            WebhookCall {
+                webhook: format!("{}/{}", workflow.id.get_ref(), name.get_ref()),
+                url: webhook.url.get_ref().clone(),
+                event: event_name,
+                secret: webhook.secret.as_ref().map(|s| s.get_ref().clone()),
+                body,
+            },
+        ));
     }
     out
 }

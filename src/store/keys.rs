@@ -23,6 +23,12 @@ use ulid::Ulid;
 
 use crate::engine::{CustomerId, TicketId};
 
+/// A new id made at `at`: ids from one generator sort in the order they were made, even within
+/// the same millisecond (falling back to a random one in the rare overflow of a millisecond).
+pub fn next_ulid(ids: &mut ulid::Generator, at: chrono::DateTime<chrono::Utc>) -> Ulid {
+    ids.generate_from_datetime(at.into()).unwrap_or_else(|_| Ulid::from_datetime(at.into()))
+}
+
 /// The 16 bytes of a ULID, most significant first.
 pub fn ulid_bytes(id: Ulid) -> [u8; 16] {
     id.0.to_be_bytes()
