@@ -49,12 +49,7 @@ fn timezone(workflow: &Workflow, job: &Job) -> Tz {
     if let Some(tz) = &job.timezone {
         return tz.get_ref().0;
     }
-    let definition = &workflow.definition;
-    definition
-        .calendar
-        .as_ref()
-        .and_then(|c| definition.calendars.get(c.get_ref().as_str()))
-        .map_or(Tz::UTC, |c| c.timezone.0)
+    workflow.definition.timezone()
 }
 
 /// The first occurrence of `job` after `after`.

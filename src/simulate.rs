@@ -147,11 +147,7 @@ struct Run<'a> {
 /// Runs `scenario` on `workflow`; returns the printed timeline.
 pub fn simulate(workflow: &Workflow, scenario: &Scenario) -> Result<String, SimulateError> {
     let definition = &workflow.definition;
-    let tz = definition
-        .calendar
-        .as_ref()
-        .and_then(|c| definition.calendars.get(c.get_ref().as_str()))
-        .map_or(Tz::UTC, |c| c.timezone.0);
+    let tz = definition.timezone();
     let start = scenario.start.to_utc();
     let mut run = Run { workflow, tz, now: start, ticket: None, customer: None, out: String::new() };
     let _ = writeln!(run.out, "Simulating {} (version {}), times in {}", workflow.id(), workflow.version, tz.name());

@@ -126,11 +126,8 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
             let definition = sla::definition(workflow, clock)?;
             let calendar = sla::calendar(workflow, definition);
             // Held until people work: the workflow's calendar (a 24x7 clock still mails in office hours).
-            let office = workflow
-                .calendar
-                .as_ref()
-                .and_then(|name| workflow.calendars.get(name.get_ref().as_str()))
-                .map_or_else(|| calendar.clone(), super::calendar::BusinessCalendar::from_definition);
+            let office =
+                workflow.default_calendar().map_or_else(|| calendar.clone(), BusinessCalendar::from_definition);
             let not_before = if definition.business_hours_mail { office.next_open(event.at) } else { event.at };
             let state = ticket.slas.get(clock)?;
             let late = lateness(state, &calendar, event.at).map(human);

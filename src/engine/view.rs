@@ -115,11 +115,10 @@ pub fn ticket_view(ctx: &Context<'_>, ticket: &Ticket) -> Dynamic {
 
 /// The workflow's default business calendar (`24x7` when it names none).
 fn calendar(ctx: &Context<'_>) -> ScriptCalendar {
-    let definition = &ctx.workflow.definition;
-    let calendar = definition
-        .calendar
-        .as_ref()
-        .and_then(|name| definition.calendars.get(name.get_ref().as_str()))
+    let calendar = ctx
+        .workflow
+        .definition
+        .default_calendar()
         .map_or_else(BusinessCalendar::always_open, BusinessCalendar::from_definition);
     ScriptCalendar(Arc::new(calendar))
 }

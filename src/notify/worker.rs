@@ -363,15 +363,7 @@ impl Delivery {
         }
         let definition = self.inner.registry.version(workflow, version).ok().flatten();
         let built = match &definition {
-            Some(workflow) => {
-                let definition = &workflow.definition;
-                let timezone = definition
-                    .calendar
-                    .as_ref()
-                    .and_then(|name| definition.calendars.get(name.get_ref().as_str()))
-                    .map_or(chrono_tz::UTC, |calendar| calendar.timezone.0);
-                Templates::new(&definition.templates, timezone)?
-            }
+            Some(workflow) => Templates::new(&workflow.definition.templates, workflow.definition.timezone())?,
             None => Templates::new(&indexmap::IndexMap::new(), chrono_tz::UTC)?,
         };
         let built = Arc::new(built);

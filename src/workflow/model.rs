@@ -108,6 +108,16 @@ impl WorkflowFile {
             .map(|s| s.get_ref().as_str())
             .or_else(|| self.stages.keys().next().map(|k| k.get_ref().as_str()))
     }
+
+    /// The workflow's default business calendar as written (none for `24x7` or when unnamed).
+    pub fn default_calendar(&self) -> Option<&Calendar> {
+        self.calendar.as_ref().and_then(|name| self.calendars.get(name.get_ref().as_str()))
+    }
+
+    /// The time zone people of this workflow read times in: its default calendar's, else UTC.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.default_calendar().map_or(chrono_tz::UTC, |calendar| calendar.timezone.0)
+    }
 }
 
 fn unnamed() -> Name {
