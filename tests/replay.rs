@@ -9,9 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use afterdesk::clock::ManualClock;
-use afterdesk::engine::{
-    Actor, Command, Context, Customer, CustomerId, Event, History, Ticket, TicketId, decide, open, stamp,
-};
+use afterdesk::engine::{Actor, Command, Context, Customer, Event, History, Ticket, TicketId, decide, open, stamp};
 use afterdesk::workflow::{Workflow, load_file};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -117,18 +115,7 @@ fn command() -> impl Strategy<Value = Command> {
 }
 
 fn customer() -> Customer {
-    let at = support::start_time();
-    Customer {
-        id: CustomerId(Ulid::from_parts(1, 1)),
-        name: "Sam".into(),
-        email: Some("sam@example.com".into()),
-        phone: None,
-        external_id: None,
-        vip: false,
-        created_at: at,
-        updated_at: at,
-        satisfaction: Default::default(),
-    }
+    support::sam(false, support::start_time())
 }
 
 /// Runs `steps` on a fresh ticket through the pure engine; returns the log and the snapshot.

@@ -13,8 +13,8 @@ use afterdesk::clock::ManualClock;
 use afterdesk::engine::hooks::{self, Outcome};
 use afterdesk::engine::rules::{self, HookAction};
 use afterdesk::engine::{
-    Actor, ActorKind, Change, Command, Context, Customer, CustomerId, CustomerInput, EngineError, Event, History,
-    OpenTicket, Relation, Ticket, TicketId, decide, notices, open, stamp,
+    Actor, ActorKind, Change, Command, Context, Customer, CustomerInput, EngineError, Event, History, OpenTicket,
+    Relation, Ticket, TicketId, decide, notices, open, stamp,
 };
 use afterdesk::workflow::script::CompiledScript;
 use afterdesk::workflow::{Workflow, load_file};
@@ -43,17 +43,7 @@ fn start() -> DateTime<Utc> {
 }
 
 fn customer(vip: bool) -> Customer {
-    Customer {
-        id: CustomerId(Ulid::from_parts(1, 1)),
-        name: "Sam".into(),
-        email: Some("sam@example.com".into()),
-        phone: None,
-        external_id: None,
-        vip,
-        created_at: start(),
-        updated_at: start(),
-        satisfaction: Default::default(),
-    }
+    support::sam(vip, start())
 }
 
 fn earlier(n: usize) -> History {

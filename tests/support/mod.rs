@@ -20,6 +20,21 @@ pub fn start_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-23T05:30:00Z").expect("valid time").to_utc()
 }
 
+/// Sam, a customer known since `at` (`vip` or not), for tests that run the engine directly.
+pub fn sam(vip: bool, at: DateTime<Utc>) -> afterdesk::engine::Customer {
+    afterdesk::engine::Customer {
+        id: afterdesk::engine::CustomerId(ulid::Ulid::from_parts(1, 1)),
+        name: "Sam".into(),
+        email: Some("sam@example.com".into()),
+        phone: None,
+        external_id: None,
+        vip,
+        created_at: at,
+        updated_at: at,
+        satisfaction: Default::default(),
+    }
+}
+
 /// A copy of the project's workflows and scripts in `dir` (so tests may edit them).
 pub fn copy_project_workflows(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
