@@ -50,6 +50,18 @@ pub struct OutboxPage {
     pub next_cursor: Option<String>,
 }
 
+/// A page of the messages `filter` selects, after `cursor`.
+fn page(
+    state: &AppState,
+    filter: &OutboxFilter,
+    cursor: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Json<OutboxPage>, ApiError> {
+    let limit = page_limit(limit)?;
+    let (messages, next) = state.store.list_outbox(filter, parse_cursor(cursor)?, limit)?;
+    Ok(Json(OutboxPage { messages, next_cursor: next.map(|id| id.to_string()) }))
+}
+
 fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(50),
@@ -58,7 +70,7 @@ fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-fn cursor(text: Option<&str>) -> Result<Option<Ulid>, ApiError> {
+fn parse_cursor(text: Option<&str>) -> Result<Option<Ulid>, ApiError> {
     text.map(|c| {
         Ulid::from_string(c)
             .map_err(|_| ApiError::invalid(vec![FieldProblem::new("cursor", "is not a cursor of this list")]))
@@ -87,9 +99,7 @@ async fn list_outbox(
                 .ok_or_else(|| ApiError::invalid(vec![FieldProblem::new("ticket", format!("no ticket {ticket}"))]))?,
         );
     }
-    let limit = page_limit(query.limit)?;
-    let (messages, next) = state.store.list_outbox(&filter, cursor(query.cursor.as_deref())?, limit)?;
-    Ok(Json(OutboxPage { messages, next_cursor: next.map(|id| id.to_string()) }))
+    page(&state, &filter, query.cursor.as_deref(), query.limit)
 }
 
 fn parse_state(text: Option<&str>) -> Result<Option<DeliveryState>, ApiError> {
@@ -234,7 +244,5 @@ async fn webhook_deliveries(
         state: parse_state(query.state.as_deref())?,
         ticket: None,
     };
-    let limit = page_limit(query.limit)?;
-    let (messages, next) = state.store.list_outbox(&filter, cursor(query.cursor.as_deref())?, limit)?;
-    Ok(Json(OutboxPage { messages, next_cursor: next.map(|id| id.to_string()) }))
+    page(&state, &filter, query.cursor.as_deref(), query.limit)
 }

@@ -305,8 +305,8 @@ impl Store {
     }
 
     /// Messages matching `filter`, newest first (pending ones in the order they are due), at
-    /// most `limit`, after the cursor `before` (the id of the last message of the previous page). Returns the page and the cursor of
-    /// the next one, if there may be more.
+    /// most `limit`, after the cursor `before` (the id of the last message of the previous page).
+    /// Returns the page and the cursor of the next one, if there may be more.
     pub fn list_outbox(
         &self,
         filter: &OutboxFilter,
