@@ -13,12 +13,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
-use serde::Deserialize;
 
 use crate::workflow::model::{MailTemplate, Name};
-
-/// The parts of a template.
-pub const PARTS: [&str; 3] = ["subject", "text", "html"];
 
 /// A rendered mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +43,7 @@ pub enum TemplateError {
     },
 }
 
-#[derive(Debug, Deserialize)]
-struct Parts {
-    subject: Option<String>,
-    text: Option<String>,
-    html: Option<String>,
-}
-
-static BUILT_IN: LazyLock<BTreeMap<String, Parts>> = LazyLock::new(|| {
+static BUILT_IN: LazyLock<BTreeMap<String, MailTemplate>> = LazyLock::new(|| {
     #[allow(clippy::expect_used)]
     toml::from_str(include_str!("templates.toml")).expect("the built-in templates are valid TOML")
 });
@@ -100,18 +89,10 @@ impl Templates {
             env.add_template_owned(name.clone(), source)
                 .map_err(|error| TemplateError::Render { name, message: error.to_string() })
         };
-        for (name, parts) in BUILT_IN.iter() {
-            for (part, source) in [("subject", &parts.subject), ("text", &parts.text), ("html", &parts.html)] {
-                if let Some(source) = source {
-                    add(file_name(name, part), source.clone())?;
-                }
-            }
-        }
-        for (name, parts) in overrides {
-            for (part, source) in [("subject", &parts.subject), ("text", &parts.text), ("html", &parts.html)] {
-                if let Some(source) = source {
-                    add(file_name(name.get_ref(), part), source.get_ref().clone())?;
-                }
+        let built_in = BUILT_IN.iter().map(|(name, parts)| (name.as_str(), parts));
+        for (name, parts) in built_in.chain(overrides.iter().map(|(name, parts)| (name.get_ref().as_str(), parts))) {
+            for (part, source) in parts.parts() {
+                add(file_name(name, part), source.get_ref().clone())?;
             }
         }
         Ok(Self { env })

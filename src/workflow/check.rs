@@ -859,9 +859,7 @@ impl Checker<'_> {
                     "add `text = '''...'''` (subject and html are optional)".to_string(),
                 );
             }
-            let parts = [("subject", &template.subject), ("text", &template.text), ("html", &template.html)];
-            for (part, source) in parts {
-                let Some(source) = source else { continue };
+            for (part, source) in template.parts() {
                 if let Some((line, message)) = crate::notify::templates::syntax_error(source.get_ref()) {
                     let span = line_in_string(self.source, source.span(), line);
                     self.error(

@@ -634,6 +634,15 @@ pub struct MailTemplate {
     pub html: Option<Spanned<String>>,
 }
 
+impl MailTemplate {
+    /// The parts given, by name (`subject`, `text`, `html`).
+    pub fn parts(&self) -> impl Iterator<Item = (&'static str, &Spanned<String>)> {
+        [("subject", &self.subject), ("text", &self.text), ("html", &self.html)]
+            .into_iter()
+            .filter_map(|(part, source)| Some((part, source.as_ref()?)))
+    }
+}
+
 /// A webhook: a URL that gets a signed JSON POST when one of its events happens.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
