@@ -1,27 +1,32 @@
-//! The timer loop: fires due SLA timers in due order, sleeps until the next one (or until the
-//! writer arms an earlier one), and after a restart fires everything that came due while the
-//! server was down, once.
+//! The timer loop: fires due SLA timers, sleeps until the next one (or until the writer arms an
+//! earlier one), and after a restart fires everything that came due while the server was down.
 //!
 //! It never polls tickets: it reads the ordered timer index only up to now, and finds the next
-//! due time with one seek. Firing goes through the writer like any command (actor: the system),
-//! and the engine checks each timer against the ticket as it is then; the events it causes
-//! remove the timer in the same transaction, so a timer fires once even across a crash.
+//! due time with one seek. It sends one `fire` command per ticket with due timers, through the
+//! writer like any command (actor: the system): the engine fires that ticket's due timers one
+//! after another in due order, checked against the ticket as it is then, and the events it
+//! causes remove the timers in the same transaction, so a timer fires once even across a crash.
+//! Different tickets fire concurrently; one ticket's timers never do.
+//!
+//! The scheduler itself removes nothing: a timer leaves the store only with the events of the
+//! engine having handled it at or after its due instant.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::engine::sla::Timer;
-use crate::engine::{Actor, Command};
+use crate::engine::{Actor, Command, TicketId};
 use crate::store::Store;
 use crate::store::timers::DueTimer;
-use crate::writer::{CommandRequest, Writer};
+use crate::writer::{CommandRequest, WriteError, Writer};
 
-/// Timers fired in one round (they form one or a few write groups).
+/// Timers read in one round (they form one or a few write groups).
 const ROUND: usize = 4_096;
 /// Longest sleep: the loop looks again at least this often (a changed clock, a missed signal).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -29,11 +34,11 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// What a round of firing did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fired {
-    /// Timers that changed their ticket (a warning, breach, escalation or reminder).
+    /// Tickets whose due timers changed them (warnings, breaches, escalations, reminders).
     pub fired: usize,
-    /// Timers that turned out stale and were dropped.
+    /// Tickets whose due timers turned out stale (dropped by the engine, changing nothing else).
     pub stale: usize,
-    /// Timers that failed (logged; retried next round).
+    /// Tickets whose firing failed (logged; their timers stay and are tried again).
     pub failed: usize,
 }
 
@@ -53,11 +58,12 @@ impl Scheduler {
         Self { store, writer, clock, wake }
     }
 
-    /// Fires every timer due now, in due order, including those that firing arms (a breach
-    /// arms its first escalation level at the same instant); returns what happened.
+    /// Fires every timer due now, each ticket's in due order, including those that firing arms
+    /// (a breach arms its first escalation level at the same instant); returns what happened.
     pub async fn tick(&self) -> Fired {
         let now = self.clock.now();
         let mut total = Fired::default();
+        let mut tried = std::collections::BTreeSet::new();
         // Bounded: timers re-armed at or before `now` in a loop would be a bug, not a reason to hang.
         for _ in 0..1_000 {
             let due = match self.store.due_timers(now, ROUND) {
@@ -67,55 +73,53 @@ impl Scheduler {
                     return total;
                 }
             };
-            let round = due.len();
+            // Only timers this tick already tried (failed, or not due for the engine): done.
+            let fresh: Vec<DueTimer> = due.into_iter().filter(|t| !tried.contains(t)).collect();
+            if fresh.is_empty() {
+                return total;
+            }
+            tried.extend(fresh.iter().cloned());
+            let due = fresh;
             let fired = self.fire_all(due).await;
             total.fired += fired.fired;
             total.stale += fired.stale;
             total.failed += fired.failed;
-            if round == 0 || fired.fired + fired.stale == 0 {
-                return total;
-            }
         }
         tracing::error!("timers keep coming due at {now}; stopped this round");
         total
     }
 
     async fn fire_all(&self, due: Vec<DueTimer>) -> Fired {
-        let mut tasks = JoinSet::new();
+        // One command per ticket: the engine handles a ticket's timers in due order.
+        let mut by_ticket: BTreeMap<TicketId, Vec<(DateTime<Utc>, String)>> = BTreeMap::new();
         for timer in due {
+            by_ticket.entry(timer.ticket).or_default().push((timer.due, timer.kind));
+        }
+        let mut tasks = JoinSet::new();
+        for (ticket, seen) in by_ticket {
             let writer = self.writer.clone();
             tasks.spawn(async move {
-                let Some((clock, alert)) = Timer::parse_kind(&timer.kind) else { return (timer, None) };
                 let request = CommandRequest {
-                    ticket: timer.ticket.to_string(),
-                    command: Command::Fire { clock, alert },
+                    ticket: ticket.to_string(),
+                    command: Command::Fire { seen },
                     actor: Actor::system("scheduler"),
                     expected_revision: None,
                 };
-                let result = writer.command(request).await;
-                (timer, Some(result))
+                (ticket, writer.command(request).await)
             });
         }
         let mut fired = Fired::default();
         while let Some(joined) = tasks.join_next().await {
-            let Ok((timer, result)) = joined else {
-                fired.failed += 1;
-                continue;
-            };
-            match result {
-                Some(Ok(outcome)) if !outcome.events.is_empty() => fired.fired += 1,
-                Some(Err(crate::writer::WriteError::Stopped)) => fired.failed += 1,
-                other => {
-                    // Stale, unreadable, or refused for good (ticket gone): drop it so it cannot
-                    // come back every round.
-                    if let Some(Err(error)) = &other {
-                        tracing::warn!(%error, ticket = %timer.ticket, kind = %timer.kind, "timer dropped");
+            match joined {
+                Ok((_, Ok(outcome))) if !outcome.events.is_empty() => fired.fired += 1,
+                Ok((_, Ok(_))) => fired.stale += 1,
+                Ok((ticket, Err(error))) => {
+                    if !matches!(error, WriteError::Stopped) {
+                        tracing::error!(%error, %ticket, "firing timers failed; they stay due");
                     }
-                    if let Err(error) = self.store.remove_timer(&timer) {
-                        tracing::error!(%error, "cannot drop a stale timer");
-                    }
-                    fired.stale += 1;
+                    fired.failed += 1;
                 }
+                Err(_) => fired.failed += 1,
             }
         }
         fired
@@ -124,17 +128,19 @@ impl Scheduler {
     /// Fires timers as they come due until `stop` is cancelled.
     pub async fn run(self, stop: CancellationToken) {
         loop {
+            let started = self.clock.now();
             let fired = self.tick().await;
             if fired.fired + fired.stale > 0 {
                 tracing::debug!(fired = fired.fired, stale = fired.stale, "timers fired");
             }
             let now = self.clock.now();
             let sleep = match self.store.next_timer() {
+                // Due before this tick began and still there: it failed, or the engine does not
+                // find it due yet (the clock stepped back). Try again soon, without spinning.
+                Ok(Some(next)) if next <= started => Duration::from_secs(1),
                 Ok(Some(next)) => (next - now).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP),
                 _ => MAX_SLEEP,
             };
-            // Failed timers stay due: do not spin on them.
-            let sleep = if fired.failed > 0 { sleep.max(Duration::from_secs(1)) } else { sleep };
             tokio::select! {
                 () = tokio::time::sleep(sleep) => {}
                 () = self.wake.notified() => {}

@@ -180,7 +180,7 @@ impl Run<'_> {
             let next = sla::timers(&self.workflow.definition, ticket).into_iter().filter(|t| t.due <= until).min();
             let Some(timer) = next else { return };
             self.now = self.now.max(timer.due);
-            let command = Command::Fire { clock: timer.clock.clone(), alert: timer.alert };
+            let command = Command::Fire { seen: Vec::new() };
             if self.apply(&Actor::system("scheduler"), &command).map(|n| n == 0).unwrap_or(true) {
                 return;
             }

@@ -292,12 +292,15 @@ struct Group {
     idempotency: HashMap<Vec<u8>, (TicketId, Vec<u8>)>,
     turns: HashMap<(String, String), u64>,
     people: Vec<(String, Availability)>,
+    /// Timers the scheduler found due, by ticket: those a ticket no longer has after the group
+    /// are removed with it.
+    seen_timers: HashMap<TicketId, Vec<Vec<u8>>>,
 }
 
 impl Group {
-    fn into_batch(self) -> Batch {
+    fn into_batch(self) -> (Batch, HashMap<TicketId, Vec<Vec<u8>>>) {
         let mut tickets = self.tickets;
-        Batch {
+        let batch = Batch {
             events: self.events,
             tickets: self.order.iter().filter_map(|id| tickets.remove(id)).collect(),
             customers: self.customers.into_values().collect(),
@@ -311,7 +314,8 @@ impl Group {
             job_runs: Vec::new(),
             turns: self.turns.into_iter().map(|((workflow, role), next)| (workflow, role, next)).collect(),
             people: self.people,
-        }
+        };
+        (batch, self.seen_timers)
     }
 }
 
@@ -325,6 +329,7 @@ struct Pending {
     idempotency: Option<(Vec<u8>, TicketId, Vec<u8>)>,
     turns: Vec<(String, String, u64)>,
     people: Vec<(String, Availability)>,
+    seen_timers: Vec<(TicketId, Vec<u8>)>,
 }
 
 impl State {
@@ -345,8 +350,9 @@ impl State {
     }
 
     /// Fills in what follows from a group's tickets and events: the timers to arm and cancel
-    /// (each ticket's timers before and after), and the messages its events cause.
-    fn consequences(&mut self, batch: &mut Batch) {
+    /// (each ticket's timers before and after, and the due timers the scheduler saw that the
+    /// ticket no longer has), and the messages its events cause.
+    fn consequences(&mut self, batch: &mut Batch, seen: &HashMap<TicketId, Vec<Vec<u8>>>) {
         let now = self.clock.now();
         // Each ticket's workflow version and customer, looked up once for all its events.
         let mut context = HashMap::new();
@@ -367,7 +373,8 @@ impl State {
                     .map(|t| timers::key(t.due, ticket.id, &t.kind()))
                     .collect()
             };
-            let before = write.before.as_ref().map(keys).unwrap_or_default();
+            let mut before = write.before.as_ref().map(keys).unwrap_or_default();
+            before.extend(seen.get(&write.after.id).into_iter().flatten().cloned());
             let after = keys(&write.after);
             batch.timers_removed.extend(before.difference(&after).cloned());
             batch.timers_armed.extend(after.difference(&before).cloned());
@@ -426,8 +433,8 @@ impl State {
                 }
             });
         }
-        let mut batch = group.into_batch();
-        self.consequences(&mut batch);
+        let (mut batch, seen) = group.into_batch();
+        self.consequences(&mut batch, &seen);
         let armed = !batch.timers_armed.is_empty();
         let queued = !batch.outbox.is_empty();
         if let Err(error) = self.store.write(&batch) {
@@ -553,6 +560,9 @@ impl State {
         }
         if let Some((key, id, digest)) = pending.idempotency {
             group.idempotency.insert(key, (id, digest));
+        }
+        for (ticket, key) in pending.seen_timers {
+            group.seen_timers.entry(ticket).or_default().push(key);
         }
         Ok(())
     }
@@ -939,6 +949,9 @@ impl State {
         }
         let actions = hooks::run(&ctx, &ticket, &events)?;
         let mut pending = Pending { tickets: vec![ticket.clone()], events: events.clone(), ..Pending::default() };
+        if let Command::Fire { seen } = &request.command {
+            pending.seen_timers = seen.iter().map(|(due, kind)| (id, timers::key(*due, id, kind))).collect();
+        }
         // A survey answer is also part of the customer's record.
         for event in &events {
             if let Change::SurveyAnswered { answer } = &event.change

@@ -174,7 +174,9 @@ async fn warning_breach_escalation_levels_and_reminders() {
     assert_eq!(warned, Some(vec!["agent@example.com".to_string()]));
 
     sla.later(Duration::hours(2));
-    assert_eq!(sla.tick().await, 2, "the breach, then escalation level 1 at +0m");
+    assert_eq!(sla.tick().await, 1, "one ticket fired: the breach, then escalation level 1 at +0m");
+    let fired: Vec<String> = sla.clock_events(&ticket).into_iter().rev().take(2).collect();
+    assert_eq!(fired, ["sla_escalated stage:intake", "sla_breached stage:intake"]);
     let ticket_now = sla.ticket(&ticket);
     assert_eq!(ticket_now.slas["stage:intake"].breached_at, Some(monday_morning() + Duration::hours(4)));
     assert_eq!(ticket_now.slas["stage:intake"].level, 1);

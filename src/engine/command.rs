@@ -122,12 +122,12 @@ pub enum Command {
     /// Record the customer's answer to a satisfaction survey (the survey page, or an
     /// integration that asked by phone or message).
     AnswerSurvey(SurveyAnswer),
-    /// A due SLA timer fires (Afterdesk itself only).
+    /// The ticket's due SLA timers fire (Afterdesk itself only): every timer due by now, one
+    /// after another in due order (a warning before its breach, level 1 before level 2).
     Fire {
-        /// The clock.
-        clock: String,
-        /// What comes due.
-        alert: super::sla::Alert,
+        /// The timers the scheduler found due, as stored (due instant, kind): those the ticket
+        /// no longer has once the due ones fired are dropped with the events.
+        seen: Vec<(chrono::DateTime<chrono::Utc>, String)>,
     },
 }
 

@@ -263,15 +263,40 @@ pub fn decide(
     actor: &Actor,
 ) -> Result<Vec<Change>, EngineError> {
     let changes = match command {
-        Command::Fire { clock, alert } => {
+        Command::Fire { .. } => {
             if actor.kind != ActorKind::System {
                 return Err(EngineError::Forbidden("only Afterdesk itself fires timers".into()));
             }
-            sla::fire(&ctx.workflow.definition, ticket, ctx.customer, clock, *alert, ctx.now, ctx.team)
+            return Ok(fire_due(ctx, ticket, actor));
         }
         command => decide_command(ctx, ticket, command, actor)?,
     };
     Ok(with_clocks(ctx, ticket, changes, actor))
+}
+
+/// Every timer of `ticket` due by `ctx.now`, fired one after another in due order, each on the
+/// ticket as the ones before left it (with what it means for the clocks): a warning before its
+/// breach, a breach before the escalation it arms at the same instant.
+fn fire_due(ctx: &Context<'_>, ticket: &Ticket, actor: &Actor) -> Vec<Change> {
+    let definition = &ctx.workflow.definition;
+    let mut draft = ticket.clone();
+    let mut out = Vec::new();
+    // Bounded: a definition whose timers keep coming due at the same instant is a bug, not a hang.
+    for _ in 0..64 {
+        let Some(timer) = sla::timers(definition, &draft).into_iter().filter(|t| t.due <= ctx.now).min() else {
+            break;
+        };
+        let fired = sla::fire(definition, &draft, ctx.customer, &timer.clock, timer.alert, ctx.now, ctx.team);
+        let changes = with_clocks(ctx, &draft, fired, actor);
+        if changes.is_empty() {
+            break;
+        }
+        for event in stamp(draft.id, draft.revision, actor, ctx.now, changes.clone()) {
+            draft.apply(&event);
+        }
+        out.extend(changes);
+    }
+    out
 }
 
 /// `changes` followed by what they mean for the SLA clocks.

@@ -120,7 +120,7 @@ impl Store {
             .cache_capacity(config.cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Ok(Self {
+        let store = Self {
             events: db.open_tree("events")?,
             tickets: db.open_tree("tickets")?,
             numbers: db.open_tree("numbers")?,
@@ -131,12 +131,14 @@ impl Store {
             meta: db.open_tree("meta")?,
             idempotency: db.open_tree("idempotency")?,
             tokens: db.open_tree("tokens")?,
-            timers: db.open_tree("timers")?,
+            timers: db.open_tree("due_timers")?,
             outbox: db.open_tree("outbox")?,
             outbox_queue: db.open_tree("outbox_queue")?,
             outbox_index: db.open_tree("outbox_index")?,
             db,
-        })
+        };
+        timers::migrate(&store.db, &store.timers)?;
+        Ok(store)
     }
 
     /// Writes everything still in memory to disk.
