@@ -145,9 +145,14 @@ fn the_online_shop_scenario_prints_a_correct_timeline() {
     line_with(&t, &["Sat 2026-11-28 10:10", "SLA resolution paused after 2h 10m"]);
     line_with(&t, &["Mon 2026-11-30 08:50", "resume_billing: waiting_customer -> billing_review"]);
     line_with(&t, &["Mon 2026-11-30 08:50", "SLA resolution resumed"]);
-    // A fresh 4 h billing clock from 08:50: 3 h 40 m until the lunch break, 20 m after it.
-    line_with(&t, &["Mon 2026-11-30 08:50", "\"Billing: check the case\" started: 4h", "due Mon 2026-11-30 13:50"]);
-    let warning = email_after(&t, &["Mon 2026-11-30 11:50", "SLA WARNING: stage \"Billing: check the case\""]);
+    // The billing clock paused too, after 45 m (09:25-10:10), and resumes with 3 h 15 m left:
+    // due 12:05, warning at 75 % (3 h used) at 11:05. The agent moves on at 12:05, just late.
+    line_with(&t, &["Sat 2026-11-28 10:10", "SLA stage \"Billing: check the case\" paused after 45m"]);
+    line_with(&t, &["Mon 2026-11-30 08:50", "SLA stage \"Billing: check the case\" resumed"]);
+    assert_eq!(t.matches("\"Billing: check the case\" started").count(), 1, "{t}");
+    line_with(&t, &["Mon 2026-11-30 12:05", "SLA BREACHED: stage \"Billing: check the case\""]);
+    line_with(&t, &["Mon 2026-11-30 12:05", "\"Billing: check the case\" stopped late after 4h"]);
+    let warning = email_after(&t, &["Mon 2026-11-30 11:05", "SLA WARNING: stage \"Billing: check the case\""]);
     assert!(
         warning
             .contains("email sla_warning to mehmet.arslan@funkhaus-shop.example, sophie.lang@funkhaus-shop.example:"),
@@ -249,14 +254,18 @@ fn the_manufacturer_scenario_prints_a_correct_timeline() {
     assert!(escalation.contains("overdue by 30m"), "{escalation}");
     line_with(&t, &["Thu 2026-12-03 17:25", "assigned by scheduler"]);
 
-    // Waiting on the customer: the office clock stopped counting at 17:00.
-    line_with(&t, &["Thu 2026-12-03 17:35", "SLA stage \"Breakdown: remote diagnosis\" stopped late after 1h 40m"]);
+    // Waiting on the customer: the office clock stopped counting at 17:00; the diagnosis clock
+    // (24x7) pauses after 1 h 40 m and resumes when the customer answers, with its time used.
+    line_with(&t, &["Thu 2026-12-03 17:35", "SLA stage \"Breakdown: remote diagnosis\" paused after 1h 40m"]);
     line_with(&t, &["Thu 2026-12-03 17:35", "SLA resolution paused after 1h 20m"]);
     line_with(&t, &["Thu 2026-12-03 19:10", "resume_breakdown: waiting_customer -> breakdown_diagnosis"]);
     line_with(&t, &["Thu 2026-12-03 19:10", "SLA resolution resumed"]);
-    line_with(&t, &["Thu 2026-12-03 19:10", "\"Breakdown: remote diagnosis\" started: 1h", "due Thu 2026-12-03 20:10"]);
-    // The second visit is in time, so no third escalation level (it would have been at 18:55).
+    line_with(&t, &["Thu 2026-12-03 19:10", "SLA stage \"Breakdown: remote diagnosis\" resumed"]);
+    assert_eq!(t.matches("\"Breakdown: remote diagnosis\" started").count(), 1, "{t}");
+    // Level 3 is 2 h after the deadline in the clock's time: paused time does not count, so it
+    // would come at 20:30; the dispatch at 19:36 stops the clock first.
     assert!(!t.contains("ESCALATION level 3"), "{t}");
+    line_with(&t, &["Thu 2026-12-03 19:36", "SLA stage \"Breakdown: remote diagnosis\" stopped late after 2h 6m"]);
 
     // Overnight dispatch: the 24x7 field-repair clock counts the night.
     line_with(&t, &["Thu 2026-12-03 19:36", "dispatch: breakdown_diagnosis -> field_repair"]);

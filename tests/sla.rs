@@ -251,9 +251,47 @@ async fn a_waiting_stage_pauses_the_clocks_and_the_deadline_moves_out() {
             && kinds.contains(&"sla_resumed resolution".to_string()),
         "{kinds:?}"
     );
-    // The intake clock stopped when the ticket left, and a new one started on coming back.
-    assert!(kinds.contains(&"sla_stopped stage:intake".to_string()), "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| *k == "sla_started stage:intake").count(), 2);
+    // The intake clock paused too (the ticket waits on the customer, it did not move on), and
+    // resumes with the 3 h it had left: 15:00-17:00 Monday, 09:00-10:00 Tuesday.
+    assert!(!kinds.contains(&"sla_stopped stage:intake".to_string()), "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| *k == "sla_started stage:intake").count(), 1, "{kinds:?}");
+    assert!(kinds.contains(&"sla_paused stage:intake".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"sla_resumed stage:intake".to_string()), "{kinds:?}");
+    assert_eq!(sla.timer(&ticket, "stage:intake/breach"), Some(at("2026-11-24T09:00:00Z")));
+    sla.stop();
+}
+
+#[tokio::test]
+async fn a_stage_clock_pauses_in_a_waiting_stage_over_the_weekend_and_stops_when_the_ticket_moves_on() {
+    // Thursday 26 Nov 16:00 Berlin: the intake clock (4 office hours) starts.
+    let sla = Sla::start(at("2026-11-26T15:00:00Z"));
+    let ticket = sla.open("normal").await;
+    sla.later(Duration::hours(1));
+    // 17:00: waiting on the customer after 1 h of office time; the clock is paused with 3 h left.
+    let waiting = sla.run(&ticket, "agent@example.com", Command::Transition { name: "wait".into() }).await;
+    let intake = &waiting.slas["stage:intake"];
+    assert_eq!((intake.used_secs, intake.running_since, intake.met), (3_600, None, None));
+    assert!(sla.timer(&ticket, "stage:intake/breach").is_none(), "a paused clock has no timers");
+    // The customer answers on Saturday 11:00; the ticket comes back: 3 h left from Monday 09:00.
+    sla.set(at("2026-11-28T10:00:00Z"));
+    assert_eq!(sla.tick().await, 0, "nothing fires while paused");
+    let back = sla.run(&ticket, "agent@example.com", Command::Transition { name: "back".into() }).await;
+    assert_eq!(back.slas["stage:intake"].used_secs, 3_600);
+    assert_eq!(sla.timer(&ticket, "stage:intake/breach"), Some(at("2026-11-30T11:00:00Z")), "Monday 12:00 Berlin");
+    // Waiting again, then given up from the waiting stage: the intake clock stops there.
+    sla.set(at("2026-11-30T08:30:00Z"));
+    sla.run(&ticket, "agent@example.com", Command::Transition { name: "wait".into() }).await;
+    sla.later(Duration::hours(1));
+    let closed = sla.run(&ticket, "agent@example.com", Command::Transition { name: "give_up".into() }).await;
+    let intake = &closed.slas["stage:intake"];
+    assert_eq!((intake.business_secs, intake.met), (Some(3_600 + 1_800), Some(true)));
+    let kinds = sla.clock_events(&ticket);
+    let intake_kinds: Vec<&str> = kinds
+        .iter()
+        .filter(|k| k.ends_with(" stage:intake"))
+        .map(|k| k.split(' ').next().unwrap_or_default())
+        .collect();
+    assert_eq!(intake_kinds, ["sla_started", "sla_paused", "sla_resumed", "sla_paused", "sla_stopped"]);
     sla.stop();
 }
 

@@ -6,10 +6,14 @@
 //!   staff (or as its `met_by` says);
 //! - `resolution` starts when the ticket is opened (again when it is reopened) and is met when
 //!   the ticket is resolved (or as its `met_by` says); closing stops it too;
-//! - `stage:ID` starts when the ticket enters a stage with an `sla` and stops when it leaves.
+//! - `stage:ID` starts when the ticket enters a stage with an `sla` and stops when it leaves
+//!   (but see waiting stages below).
 //!
 //! Every running clock pauses while the ticket is in a stage with `pauses_sla = true` and
-//! resumes when it leaves; the deadline moves out by the business time spent paused. A clock's
+//! resumes when it leaves; the deadline moves out by the business time spent paused. A stage
+//! clock runs while the ticket is in its stage, pauses in waiting stages entered from it (it is
+//! not met by leaving for one), resumes with the time it had left when the ticket comes back,
+//! and stops when the ticket moves on anywhere else. A clock's
 //! deadline, warning point, escalation levels and reminders are computed here from its state
 //! and the definition ([`timers`]); the store keeps them as due timers, and when one comes due
 //! [`fire`] checks again against the ticket as it is then, so a stale timer does nothing.
@@ -125,7 +129,20 @@ pub fn follow_up(
                 }
             }
             Change::StageChanged { from, to, .. } => {
-                stopping(&mut out, &mut active, &stage_clock(from));
+                // A stage clock pauses in a waiting stage entered from its stage, resumes when
+                // the ticket comes back, and stops when it moves on anywhere else.
+                if pauses(to) && !pauses(from) {
+                    // Kept: paused below with the other running clocks.
+                } else {
+                    stopping(&mut out, &mut active, &stage_clock(from));
+                }
+                if pauses(from) && !pauses(to) {
+                    let elsewhere: Vec<String> =
+                        active.iter().filter(|c| c.starts_with("stage:") && **c != stage_clock(to)).cloned().collect();
+                    for clock in elsewhere {
+                        stopping(&mut out, &mut active, &clock);
+                    }
+                }
                 for clock in [FIRST_RESPONSE, RESOLUTION] {
                     let sla = definition(workflow, clock);
                     if sla.is_some_and(|s| met_by(clock, s) == MetBy::LeavingStart)
@@ -135,7 +152,11 @@ pub fn follow_up(
                     }
                 }
                 let terminal = workflow.stages.get(to.as_str()).is_some_and(|s| s.terminal);
-                if !terminal && let Some(started) = start(workflow, &stage_clock(to), after) {
+                let resumes = active.contains(&stage_clock(to));
+                if !terminal
+                    && !resumes
+                    && let Some(started) = start(workflow, &stage_clock(to), after)
+                {
                     out.push(started);
                 }
                 match (pauses(from), pauses(to)) {
@@ -283,8 +304,12 @@ pub fn timers(workflow: &WorkflowFile, ticket: &Ticket) -> Vec<Timer> {
             }
             Some(breached) => {
                 if let Some(level) = sla.escalate.get(clock.level as usize) {
-                    let after = Duration::from_std(level.after.get_ref().get()).unwrap_or(Duration::MAX);
-                    out.push(timer(calendar.add(breached, after), Alert::Escalate(clock.level + 1)));
+                    // `after` the deadline in the clock's own business time, so time paused
+                    // after the breach moves the level out like it moves the deadline.
+                    let after = level.after.get_ref().get().as_secs();
+                    let left = clock.target_secs.saturating_add(after).saturating_sub(clock.used_secs);
+                    let due = calendar.add(since, Duration::seconds(i64::try_from(left).unwrap_or(i64::MAX)));
+                    out.push(timer(due, Alert::Escalate(clock.level + 1)));
                 } else if let Some(every) = &sla.remind_every {
                     let acted = ticket.staff_activity_at.is_some_and(|at| at > breached);
                     if !acted {
