@@ -1,7 +1,14 @@
-//! `afterdesk simulate WORKFLOW SCENARIO`: runs a scenario (timed actions) through the pure
-//! engine on a manual clock, with no server, database or mail, and prints the timeline: every
-//! event, SLA warning, breach and escalation, and each email that would be sent, with
-//! business-time figures. A consultant tests a workflow's SLAs before going live.
+//! `afterdesk simulate WORKFLOW SCENARIO`: runs a scenario (timed actions) through the server's
+//! own writer, engine and scheduler on a manual clock, with a temporary database and no mail
+//! server, and prints the timeline: every event of every ticket touched (hooks, assignment and
+//! tickets opened elsewhere included), SLA warnings, breaches and escalations, and each email
+//! that would be sent with the subject the workflow's own templates give it. A consultant tests
+//! a workflow before going live; what simulate prints is what the server would do, because it
+//! is the server's code path: the same writer decides and commits every command, the same
+//! scheduler fires the timers, the same delivery code renders the subjects.
+//!
+//! The workflow file is loaded with the other workflows of its folder, as `serve --workflows`
+//! would load them, so hooks that open tickets in another workflow work.
 //!
 //! A scenario file:
 //!
@@ -23,24 +30,35 @@
 //! Actions: `open`, `save_form` (`form`, `values`), `tick` (`item`), `reply` / `note` (`body`),
 //! `step` (`description`), `assign` (`assignee`), `priority` (`priority`), `request_approval`,
 //! `approve`, `transition` (`name`), `resolve`, `close`, `reopen`, and `wait` (only lets time
-//! pass). Steps act on the ticket the last `open` made. Timers due before a step fire first.
+//! pass). Steps act on the ticket the last `open` made, or on `ticket = "AS-2"`. Without `as`,
+//! an `open` comes from the web form (an integration) and any other step is done by the
+//! ticket's assignee, else the first member of the stage's responsible role: never by an
+//! administrator, so RACI holds as on the server. Timers due before a step fire first, each at
+//! its due time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
-use ulid::Ulid;
 
-use crate::engine::customer::{Customer, CustomerId, CustomerInput, History};
+use crate::clock::{Clock, ManualClock};
+use crate::config::Config;
+use crate::engine::customer::CustomerInput;
 use crate::engine::notices::{self, human};
 use crate::engine::sla;
-use crate::engine::{Actor, Change, Command, Context, Event, OpenTicket, Ticket, TicketId, decide, open, stamp};
+use crate::engine::{Actor, Change, Command, Event, OpenTicket, Ticket, TicketId};
+use crate::notify::worker::Delivery;
+use crate::registry::Registry;
+use crate::scheduler::Scheduler;
+use crate::store::outbox::{OutboxMessage, Payload};
+use crate::store::{ListFilter, Store};
 use crate::workflow::Workflow;
-use crate::workflow::load::ticket_prefix;
 use crate::workflow::values::Duration as Human;
+use crate::writer::{CommandRequest, OpenRequest, Writer};
 
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +121,9 @@ pub struct Step {
     /// `transition`: its name.
     #[serde(default)]
     pub name: Option<String>,
+    /// The ticket the step acts on (default: the last one opened).
+    #[serde(default)]
+    pub ticket: Option<String>,
 }
 
 /// Why a scenario could not run.
@@ -116,6 +137,9 @@ pub enum SimulateError {
         /// Why.
         reason: String,
     },
+    /// The workflows cannot be loaded, or the simulated server cannot start.
+    #[error("{0}")]
+    Setup(String),
     /// A step is wrong.
     #[error("step {step} ({action}): {reason}")]
     Step {
@@ -135,33 +159,114 @@ pub fn read_scenario(path: &Path) -> Result<Scenario, SimulateError> {
     toml::from_str(&text).map_err(|e| SimulateError::Read { path: path.display().to_string(), reason: e.to_string() })
 }
 
-struct Run<'a> {
-    workflow: &'a Workflow,
-    tz: Tz,
-    now: DateTime<Utc>,
-    ticket: Option<Ticket>,
-    customer: Option<Customer>,
-    out: String,
+/// What a scenario did: the printed timeline, and the events and messages behind it.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    /// The timeline, as `afterdesk simulate` prints it.
+    pub timeline: String,
+    /// Every event of every ticket, in the order they happened.
+    pub events: Vec<Event>,
+    /// Every message queued, with its rendered subject (or why it cannot be rendered).
+    pub messages: Vec<(OutboxMessage, String)>,
 }
 
-/// Runs `scenario` on `workflow`; returns the printed timeline.
+/// Runs `scenario` on the workflow of `workflow_file`; returns the printed timeline.
 pub fn simulate(workflow: &Workflow, scenario: &Scenario) -> Result<String, SimulateError> {
-    let definition = &workflow.definition;
-    let tz = definition.timezone();
+    run(workflow, scenario).map(|simulation| simulation.timeline)
+}
+
+/// Runs `scenario` on `workflow` (loaded with the other workflows of its folder) through the
+/// server's writer and scheduler on a manual clock and a temporary database.
+pub fn run(workflow: &Workflow, scenario: &Scenario) -> Result<Simulation, SimulateError> {
+    let setup = |what: &str, error: &dyn std::fmt::Display| SimulateError::Setup(format!("{what}: {error}"));
+    let store = Store::open_temporary().map_err(|e| setup("cannot open a temporary database", &e))?;
+    let folder = workflow.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let registry = match Registry::load(store.clone(), folder) {
+        Ok(registry) => Arc::new(registry),
+        // The folder has other, broken files: run this workflow alone.
+        Err(_) => Arc::new(Registry::load(store.clone(), &workflow.path).map_err(|e| setup("cannot load", &e))?),
+    };
+    let workflow = registry
+        .current(workflow.id())
+        .ok_or_else(|| SimulateError::Setup(format!("workflow {} is not loaded", workflow.id())))?;
     let start = scenario.start.to_utc();
-    let mut run = Run { workflow, tz, now: start, ticket: None, customer: None, out: String::new() };
+    let clock = ManualClock::new(start);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| setup("cannot start the runtime", &e))?;
+    let (writer, thread) = Writer::start(registry.clone(), Arc::new(clock.clone()));
+    // The webhook client's TLS, as the server sets it up (nothing is sent).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = Config::default();
+    config.mail.disabled = true;
+    let delivery =
+        Delivery::new(&config, registry.clone(), Arc::new(clock.clone()), writer.outbox_signal(), PUBLIC_URL)
+            .map_err(|e| setup("cannot prepare mail", &e))?;
+    let scheduler = Scheduler::new(store.clone(), writer.clone(), Arc::new(clock.clone()));
+    let tz = workflow.definition.timezone();
+    let mut run = Run {
+        workflow: &workflow,
+        registry: registry.clone(),
+        tz,
+        clock,
+        store,
+        writer,
+        scheduler,
+        delivery,
+        current: None,
+        printed: BTreeMap::new(),
+        messages_seen: HashSet::new(),
+        out: String::new(),
+        events: Vec::new(),
+        messages: Vec::new(),
+    };
     let _ = writeln!(run.out, "Simulating {} (version {}), times in {}", workflow.id(), workflow.version, tz.name());
-    for (index, step) in scenario.steps.iter().enumerate() {
-        let at = start + chrono::Duration::from_std(step.at.get()).unwrap_or_default();
-        run.fire_until(at);
-        run.now = run.now.max(at);
-        run.step(index + 1, step)?;
-    }
-    let end = run.now
-        + scenario.run_on.map_or(chrono::Duration::zero(), |d| chrono::Duration::from_std(d.get()).unwrap_or_default());
-    run.fire_until(end);
+    let result = runtime.block_on(async {
+        for (index, step) in scenario.steps.iter().enumerate() {
+            let at = start + chrono::Duration::from_std(step.at.get()).unwrap_or_default();
+            run.fire_until(at).await;
+            run.clock.set(run.clock.now().max(at));
+            run.step(index + 1, step).await?;
+            run.show();
+        }
+        let run_on = scenario
+            .run_on
+            .map_or(chrono::Duration::zero(), |d| chrono::Duration::from_std(d.get()).unwrap_or_default());
+        run.fire_until(run.clock.now() + run_on).await;
+        Ok::<(), SimulateError>(())
+    });
     run.summary();
-    Ok(run.out)
+    let Run { out, events, messages, writer, scheduler, .. } = run;
+    drop(scheduler);
+    drop(writer);
+    if thread.join().is_err() {
+        return Err(SimulateError::Setup("the writer stopped unexpectedly".into()));
+    }
+    result?;
+    Ok(Simulation { timeline: out, events, messages })
+}
+
+/// Links in simulated mail point here (nothing is served).
+const PUBLIC_URL: &str = "http://afterdesk.invalid";
+
+struct Run<'a> {
+    workflow: &'a Workflow,
+    registry: Arc<Registry>,
+    tz: Tz,
+    clock: ManualClock,
+    store: Store,
+    writer: Writer,
+    scheduler: Scheduler,
+    delivery: Delivery,
+    /// The ticket steps act on: the last one opened.
+    current: Option<String>,
+    /// Last revision printed, per ticket.
+    printed: BTreeMap<TicketId, u64>,
+    messages_seen: HashSet<ulid::Ulid>,
+    out: String,
+    events: Vec<Event>,
+    messages: Vec<(OutboxMessage, String)>,
 }
 
 impl Run<'_> {
@@ -169,52 +274,108 @@ impl Run<'_> {
         at.with_timezone(&self.tz).format("%a %Y-%m-%d %H:%M").to_string()
     }
 
-    fn ctx(&self) -> (Option<Customer>, History) {
-        (self.customer.clone(), History::default())
-    }
-
-    /// Fires every timer due up to `until`, in due order, each at its own time.
-    fn fire_until(&mut self, until: DateTime<Utc>) {
-        for _ in 0..10_000 {
-            let Some(ticket) = &self.ticket else { return };
-            let next = sla::timers(&self.workflow.definition, ticket).into_iter().filter(|t| t.due <= until).min();
-            let Some(timer) = next else { return };
-            self.now = self.now.max(timer.due);
-            let command = Command::Fire { seen: Vec::new() };
-            if self.apply(&Actor::system("scheduler"), &command).map(|n| n == 0).unwrap_or(true) {
-                return;
+    /// Fires every timer due up to `until`, in due order, each at its own due time, as the
+    /// server's scheduler does.
+    async fn fire_until(&mut self, until: DateTime<Utc>) {
+        for _ in 0..100_000 {
+            let Ok(Some(next)) = self.store.next_timer() else { break };
+            if next > until {
+                break;
+            }
+            self.clock.set(self.clock.now().max(next));
+            let fired = self.scheduler.tick().await;
+            self.show();
+            if fired.fired + fired.stale == 0 {
+                break;
             }
         }
+        self.clock.set(self.clock.now().max(until));
     }
 
-    /// Decides and applies a command; prints its events; returns how many there were.
-    fn apply(&mut self, actor: &Actor, command: &Command) -> Result<usize, String> {
-        let Some(ticket) = self.ticket.clone() else { return Err("no ticket yet: `open` one first".into()) };
-        let (customer, history) = self.ctx();
-        let ctx = Context {
-            workflow: self.workflow,
-            customer: customer.as_ref(),
-            history: &history,
-            other: None,
-            now: self.now,
-            team: None,
-        };
-        let changes = decide(&ctx, &ticket, command, actor).map_err(|e| e.to_string())?;
-        let events = stamp(ticket.id, ticket.revision, actor, self.now, changes);
-        let mut after = ticket;
-        for event in &events {
-            after.apply(event);
+    /// Every ticket, oldest first.
+    fn tickets(&self) -> Vec<Ticket> {
+        let mut tickets = Vec::new();
+        let mut after = None;
+        loop {
+            let Ok(page) = self.store.list(&ListFilter::default(), after, 500) else { break };
+            after = page.tickets.last().map(|t| t.id);
+            let more = page.tickets.len() == 500;
+            tickets.extend(page.tickets);
+            if !more {
+                break;
+            }
         }
-        for event in &events {
-            self.print(&after, event);
+        tickets
+    }
+
+    /// Prints what happened since the last call: new events of every ticket, in order, each
+    /// with the messages it queued.
+    fn show(&mut self) {
+        let tickets: BTreeMap<TicketId, Ticket> = self.tickets().into_iter().map(|t| (t.id, t)).collect();
+        let mut fresh = Vec::new();
+        for ticket in tickets.values() {
+            let seen = self.printed.get(&ticket.id).copied().unwrap_or(0);
+            if ticket.revision > seen {
+                fresh
+                    .extend(self.store.events(ticket.id).unwrap_or_default().into_iter().filter(|e| e.revision > seen));
+                self.printed.insert(ticket.id, ticket.revision);
+            }
         }
-        let count = events.len();
-        self.ticket = Some(after);
-        Ok(count)
+        fresh.sort_by_key(|e| (e.at, e.ticket, e.revision));
+        for event in fresh {
+            if let Some(ticket) = tickets.get(&event.ticket) {
+                self.print(ticket, &event);
+            }
+            self.events.push(event);
+        }
+    }
+
+    /// The messages `event` queued, with their rendered subjects.
+    fn messages_of(&mut self, event: &Event) -> Vec<(OutboxMessage, String)> {
+        let mut out = Vec::new();
+        for message in self.store.outbox_of(event.ticket).unwrap_or_default() {
+            if message.revision != event.revision || !self.messages_seen.insert(message.id) {
+                continue;
+            }
+            let subject = match &message.payload {
+                Payload::Email(email) => match self.delivery.render(&message, email) {
+                    Ok(rendered) => rendered.subject,
+                    Err(error) => format!("(cannot be rendered: {error})"),
+                },
+                Payload::Webhook(call) => call.url.clone(),
+            };
+            out.push((message, subject));
+        }
+        out.sort_by_key(|(message, _)| message.id);
+        out
+    }
+
+    /// The workflow version a ticket runs on.
+    fn workflow_of(&self, ticket: &Ticket) -> Arc<Workflow> {
+        match self.registry.version(&ticket.workflow, &ticket.version) {
+            Ok(Some(workflow)) => workflow,
+            _ => Arc::new(self.workflow.clone()),
+        }
+    }
+
+    /// Who does a step without `as`: the assignee, else the first responsible member.
+    fn default_actor(&self, ticket: &str) -> Option<Actor> {
+        let id = self.store.resolve(ticket).ok().flatten()?;
+        let ticket = self.store.ticket(id).ok().flatten()?;
+        if let Some(assignee) = &ticket.assignee {
+            return Some(Actor::agent(assignee.clone()));
+        }
+        let workflow = self.workflow_of(&ticket);
+        let definition = &workflow.definition;
+        let stage = definition.stages.get(ticket.stage.as_str())?;
+        let role = stage.raci.responsible.as_ref().or(stage.raci.accountable.as_ref())?;
+        let member = definition.roles.get(role.get_ref().as_str())?.first()?;
+        Some(Actor::agent(member.get_ref().clone()))
     }
 
     fn print(&mut self, ticket: &Ticket, event: &Event) {
-        let definition = &self.workflow.definition;
+        let workflow = self.workflow_of(ticket);
+        let definition = &workflow.definition;
         let label = |clock: &str| notices::clock_label(definition, clock);
         let line = match &event.change {
             Change::Opened { subject, stage, priority, category, queue, .. } => format!(
@@ -253,34 +414,36 @@ impl Run<'_> {
                 if *met { "met" } else { "stopped late" },
                 human(chrono::Duration::seconds(*business_secs as i64))
             ),
+            Change::Assigned { assignee: Some(person), .. } => format!("assigned to {person} by {}", event.actor.id),
+            Change::Assigned { assignee: None, .. } => format!("unassigned by {}", event.actor.id),
             Change::StageChanged { from, to, transition } => {
                 format!("{transition}: {from} -> {to} (by {})", event.actor.id)
             }
             other => format!("{} by {}", other.kind().replace('_', " "), event.actor.id),
         };
         let _ = writeln!(self.out, "{}  {}  {line}", self.time(event.at), ticket.number);
-        for notice in notices::notices(definition, ticket, self.customer.as_ref(), event) {
-            let held = if notice.not_before > event.at {
-                format!(" (held until {})", self.time(notice.not_before))
+        for (message, subject) in self.messages_of(event) {
+            let held = if message.not_before > event.at {
+                format!(" (held until {})", self.time(message.not_before))
             } else {
                 String::new()
             };
-            let _ = writeln!(
-                self.out,
-                "{:>20}  email {} to {}: \"{}\"{held}",
-                "",
-                notice.template,
-                notice.to.join(", "),
-                notice.subject
-            );
+            let line = match &message.payload {
+                Payload::Email(email) => {
+                    format!("email {} to {}: \"{subject}\"{held}", email.template, email.to.join(", "))
+                }
+                Payload::Webhook(call) => format!("webhook {} POST {subject}{held}", call.webhook),
+            };
+            let _ = writeln!(self.out, "{:>20}  {line}", "");
+            self.messages.push((message, subject));
         }
     }
 
-    fn step(&mut self, number: usize, step: &Step) -> Result<(), SimulateError> {
+    async fn step(&mut self, number: usize, step: &Step) -> Result<(), SimulateError> {
         let fail = |reason: String| SimulateError::Step { step: number, action: step.action.clone(), reason };
         let need = |value: &Option<String>, what: &str| value.clone().ok_or_else(|| fail(format!("needs `{what}`")));
         if step.action == "open" {
-            return self.open(step).map_err(fail);
+            return self.open(step).await.map_err(fail);
         }
         let command = match step.action.as_str() {
             "wait" => return Ok(()),
@@ -299,103 +462,88 @@ impl Run<'_> {
             "reopen" => Command::Reopen { reason: step.body.clone() },
             other => return Err(fail(format!("unknown action \"{other}\""))),
         };
+        let ticket = match step.ticket.clone().or_else(|| self.current.clone()) {
+            Some(ticket) => ticket,
+            None => return Err(fail("no ticket yet: `open` one first".into())),
+        };
         let actor = match &step.actor {
             Some(person) => Actor::agent(person.clone()),
-            None => Actor::admin("consultant"),
+            None => self.default_actor(&ticket).ok_or_else(|| {
+                fail(format!("say who acts (`as`): {ticket} has no assignee and its stage no responsible member"))
+            })?,
         };
-        match self.apply(&actor, &command) {
-            Ok(_) => Ok(()),
-            Err(reason) => {
-                let _ =
-                    writeln!(self.out, "{}  {}  REFUSED {}: {reason}", self.time(self.now), self.number(), step.action);
-                Ok(())
-            }
+        let request = CommandRequest { ticket: ticket.clone(), command, actor, expected_revision: None };
+        if let Err(error) = self.writer.command(request).await {
+            let _ = writeln!(self.out, "{}  {ticket}  REFUSED {}: {error}", self.time(self.clock.now()), step.action);
         }
+        Ok(())
     }
 
-    fn number(&self) -> String {
-        self.ticket.as_ref().map_or_else(|| "-".to_string(), |t| t.number.clone())
-    }
-
-    fn open(&mut self, step: &Step) -> Result<(), String> {
-        let input = step.customer.clone().unwrap_or(CustomerInput {
+    async fn open(&mut self, step: &Step) -> Result<(), String> {
+        let customer = step.customer.clone().unwrap_or(CustomerInput {
             name: Some("Customer".into()),
             email: Some("customer@example.com".into()),
             ..CustomerInput::default()
         });
-        let customer = Customer {
-            id: CustomerId(Ulid::from_parts(1, 1)),
-            name: input.name.clone().unwrap_or_else(|| "Customer".into()),
-            email: input.email.clone(),
-            phone: input.phone.clone(),
-            external_id: input.external_id.clone(),
-            vip: input.vip.unwrap_or(false),
-            created_at: self.now,
-            updated_at: self.now,
-            satisfaction: crate::engine::customer::Satisfaction::default(),
-        };
-        let request = OpenTicket {
+        let ticket = OpenTicket {
             workflow: self.workflow.id().to_string(),
             subject: step.subject.clone().unwrap_or_else(|| "Simulated request".into()),
             description: step.body.clone(),
-            customer: input,
+            customer,
             category: step.category.clone(),
             priority: step.priority.clone(),
             channel: step.channel.clone(),
             forms: BTreeMap::new(),
         };
-        let history = History::default();
-        let ctx = Context {
-            workflow: self.workflow,
-            customer: Some(&customer),
-            history: &history,
-            other: None,
-            now: self.now,
-            team: None,
+        let actor = match &step.actor {
+            Some(person) => Actor::agent(person.clone()),
+            None => Actor::integrator("web-form"),
         };
-        let number = format!("{}-{}", ticket_prefix(self.workflow), 1);
-        let actor = Actor::integrator(step.actor.clone().unwrap_or_else(|| "web-form".into()));
-        let events = open(&ctx, TicketId(Ulid::from_parts(2, 2)), number, customer.id, &request, &actor)
-            .map_err(|e| e.to_string())?;
-        let ticket = Ticket::replay(&events).ok_or("no ticket")?;
-        self.customer = Some(customer);
-        for event in &events {
-            self.print(&ticket, event);
+        match self.writer.open(OpenRequest { ticket, actor, idempotency_key: None }).await {
+            Ok(outcome) => {
+                self.current = Some(outcome.ticket.number.clone());
+                Ok(())
+            }
+            Err(error) => {
+                let _ = writeln!(self.out, "{}  -  REFUSED open: {error}", self.time(self.clock.now()));
+                Ok(())
+            }
         }
-        self.ticket = Some(ticket);
-        Ok(())
     }
 
     fn summary(&mut self) {
-        let Some(ticket) = self.ticket.clone() else { return };
-        let _ = writeln!(
-            self.out,
-            "\nSLA summary of {} (stage {}, status {}):",
-            ticket.number,
-            ticket.stage,
-            ticket.status.as_str()
-        );
-        let definition = &self.workflow.definition;
-        for (clock, state) in &ticket.slas {
-            let Some(d) = sla::definition(definition, clock) else { continue };
-            let used = match state.business_secs {
-                Some(taken) => chrono::Duration::seconds(i64::try_from(taken).unwrap_or(i64::MAX)),
-                None => sla::used(state, &sla::calendar(definition, d), self.now),
-            };
-            let outcome = match (state.met, state.breached_at) {
-                (Some(true), _) => "met".to_string(),
-                (Some(false), _) => "missed".to_string(),
-                (None, Some(at)) => format!("breached at {}", self.time(at)),
-                (None, None) if state.running_since.is_none() => "paused".to_string(),
-                (None, None) => "running".to_string(),
-            };
+        let now = self.clock.now();
+        for ticket in self.tickets() {
             let _ = writeln!(
                 self.out,
-                "  {:<40} {outcome:<28} {} of {} business time",
-                notices::clock_label(definition, clock),
-                human(used),
-                human(chrono::Duration::seconds(state.target_secs as i64))
+                "\nSLA summary of {} (stage {}, status {}):",
+                ticket.number,
+                ticket.stage,
+                ticket.status.as_str()
             );
+            let workflow = self.workflow_of(&ticket);
+            let definition = &workflow.definition;
+            for (clock, state) in &ticket.slas {
+                let Some(d) = sla::definition(definition, clock) else { continue };
+                let used = match state.business_secs {
+                    Some(taken) => chrono::Duration::seconds(i64::try_from(taken).unwrap_or(i64::MAX)),
+                    None => sla::used(state, &sla::calendar(definition, d), now),
+                };
+                let outcome = match (state.met, state.breached_at) {
+                    (Some(true), _) => "met".to_string(),
+                    (Some(false), _) => "missed".to_string(),
+                    (None, Some(at)) => format!("breached at {}", self.time(at)),
+                    (None, None) if state.running_since.is_none() => "paused".to_string(),
+                    (None, None) => "running".to_string(),
+                };
+                let _ = writeln!(
+                    self.out,
+                    "  {:<40} {outcome:<28} {} of {} business time",
+                    notices::clock_label(definition, clock),
+                    human(used),
+                    human(chrono::Duration::seconds(state.target_secs as i64))
+                );
+            }
         }
     }
 }

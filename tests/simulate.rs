@@ -252,7 +252,7 @@ fn the_manufacturer_scenario_prints_a_correct_timeline() {
     let escalation = email_after(&t, &["Thu 2026-12-03 17:25", "ESCALATION level 2: stage \"Breakdown"]);
     assert!(escalation.contains("email sla_escalation to bill.harrington@kesslerpack.example:"), "{escalation}");
     assert!(escalation.contains("overdue by 30m"), "{escalation}");
-    line_with(&t, &["Thu 2026-12-03 17:25", "assigned by scheduler"]);
+    line_with(&t, &["Thu 2026-12-03 17:25", "assigned to ana.silva@kesslerpack.example by scheduler"]);
 
     // Waiting on the customer: the office clock stopped counting at 17:00; the diagnosis clock
     // (24x7) pauses after 1 h 40 m and resumes when the customer answers, with its time used.

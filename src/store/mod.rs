@@ -120,6 +120,16 @@ impl Store {
             .cache_capacity(config.cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()?;
+        Self::on(db)
+    }
+
+    /// A database that lives only as long as this handle (in a temporary folder sled removes
+    /// when it is dropped): `simulate` runs the server's writer on one.
+    pub fn open_temporary() -> Result<Self, StoreError> {
+        Self::on(sled::Config::new().temporary(true).cache_capacity(64 * 1024 * 1024).open()?)
+    }
+
+    fn on(db: sled::Db) -> Result<Self, StoreError> {
         let store = Self {
             events: db.open_tree("events")?,
             tickets: db.open_tree("tickets")?,
