@@ -125,6 +125,11 @@ impl Scheduler {
         fired
     }
 
+    /// When the earliest armed timer comes due (none armed, or unreadable: `None`).
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.store.next_timer().ok().flatten()
+    }
+
     /// Fires timers as they come due until `stop` is cancelled.
     pub async fn run(self, stop: CancellationToken) {
         loop {

@@ -321,3 +321,43 @@ fn the_manufacturer_scenario_prints_a_correct_timeline() {
     // Not asserted: the summary line of "Breakdown: remote diagnosis" shows only the second
     // visit ("met 26m of 1h"); the breached first visit is lost (reported as a problem).
 }
+
+#[test]
+fn two_requests_get_their_own_numbers_history_and_the_servers_assignment_and_raci() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("two.toml");
+    std::fs::write(
+        &scenario,
+        r#"start = "2026-11-23T09:00:00+03:30"
+[[step]]
+at = "0m"
+action = "open"
+subject = "Dishwasher leaks"
+category = "repair"
+customer = { name = "Neda Karimi", email = "neda@example.com" }
+[[step]]
+at = "5m"
+action = "open"
+subject = "Dishwasher leaks again"
+category = "repair"
+customer = { email = "neda@example.com" }
+[[step]]
+at = "10m"
+ticket = "AS-1"
+action = "note"
+body = "Done by whoever the server says"
+"#,
+    )
+    .expect("write");
+    let t = simulate("workflows/after-sales.toml", scenario.to_str().expect("path"));
+    // Two tickets, two numbers; the second is linked to the first as a repeat request.
+    line_with(&t, &["AS-1", "opened by web-form", "\"Dishwasher leaks\""]);
+    line_with(&t, &["AS-2", "opened by web-form", "\"Dishwasher leaks again\""]);
+    line_with(&t, &["AS-2", "linked"]);
+    // Assignment by the workflow's round robin, as on the server.
+    let assigned = line_with(&t, &["AS-1", "assigned to", "by round-robin"]);
+    let assignee = assigned.split("assigned to ").nth(1).and_then(|r| r.split(' ').next()).expect("assignee");
+    // A step without `as` is done by the ticket's assignee, not by an administrator.
+    line_with(&t, &["Mon 2026-11-23 09:10", "AS-1", &format!("commented by {assignee}")]);
+    assert!(t.contains("SLA summary of AS-1") && t.contains("SLA summary of AS-2"), "{t}");
+}

@@ -162,6 +162,11 @@ impl TestApp {
         }
     }
 
+    /// When the server's next SLA timer comes due.
+    pub fn next_timer(&self) -> Option<DateTime<Utc>> {
+        self.scheduler.as_ref().and_then(|scheduler| scheduler.next_due())
+    }
+
     /// Stops the server gracefully and waits for it (writer drained, database flushed).
     pub async fn stop(mut self) {
         self.scheduler = None;

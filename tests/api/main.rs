@@ -10,6 +10,7 @@ mod listing;
 mod mail;
 mod openapi;
 mod people;
+mod simulate_parity;
 #[path = "../support/smtp.rs"]
 #[allow(dead_code)]
 mod smtp;
