@@ -39,6 +39,7 @@ const KIAN: &str = "kian@example.com"; // no role
 const WENDY: &str = "wendy@example.com"; // engine-guards: worker
 const BOB: &str = "bob@example.com"; // engine-guards: boss
 const ANN: &str = "ann@example.com"; // engine-scripts: agent
+const HAL: &str = "hal@example.com"; // engine-guards variants: helper (no part in any stage)
 
 const INTAKE_ITEMS: [&str; 2] = ["Customer and product identified", "Request confirmed with the customer"];
 const REVIEW_ITEMS: [&str; 2] = ["Warranty status checked", "Parts availability checked"];
@@ -58,6 +59,51 @@ fn agent(id: &str) -> Actor {
 static AFTER_SALES: LazyLock<Workflow> = LazyLock::new(|| load("workflows/after-sales.toml"));
 static GUARDS: LazyLock<Workflow> = LazyLock::new(|| load("tests/workflows/engine/guards.toml"));
 static SCRIPTS: LazyLock<Workflow> = LazyLock::new(|| load("tests/workflows/engine/scripts.toml"));
+/// `engine-guards` relaxed: no separation of duties anywhere, a `helper` role (Hal) and the
+/// assignee may work in `check`.
+static GUARDS_RELAXED: LazyLock<Workflow> = LazyLock::new(|| {
+    variant(
+        "tests/workflows/engine/guards.toml",
+        "guards-relaxed",
+        &[
+            ("categories = [", "separation_of_duties = false\ncategories = ["),
+            ("[roles]\n", "[roles]\nhelper = [\"hal@example.com\"]\n"),
+            ("[stages.check]\n", "[stages.check]\nassignee_may_work = true\n"),
+        ],
+    )
+});
+/// `engine-guards` with separation of duties relaxed for the `check` stage only.
+static GUARDS_CHECK_RELAXED: LazyLock<Workflow> = LazyLock::new(|| {
+    variant(
+        "tests/workflows/engine/guards.toml",
+        "guards-check-relaxed",
+        &[("[stages.check]\n", "[stages.check]\nseparation_of_duties = false\n")],
+    )
+});
+/// `after-sales` where the telephony integration's person is a support agent.
+static AFTER_SALES_TELEPHONY: LazyLock<Workflow> = LazyLock::new(|| {
+    variant(
+        "workflows/after-sales.toml",
+        "after-sales-telephony",
+        &[("support_agent = [\"maryam@example.com\"", "support_agent = [\"telephony\", \"maryam@example.com\"")],
+    )
+});
+
+/// A workflow of the project with `edits` (each text must occur), loaded from cargo's
+/// temporary folder under `target/`, so relative script paths still find `scripts/`.
+fn variant(relative: &str, name: &str, edits: &[(&str, &str)]) -> Workflow {
+    let mut text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)).expect("readable");
+    for (from, to) in edits {
+        assert!(text.contains(from), "{relative} has no {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("writable");
+    match load_file(&path) {
+        Ok(workflow) => workflow,
+        Err(problems) => panic!("{name} does not load:\n{}", problems.iter().map(|p| p.render()).collect::<String>()),
+    }
+}
 
 fn load(relative: &str) -> Workflow {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
@@ -1213,19 +1259,38 @@ fn assigning_a_person_without_a_role_is_invalid() {
 }
 
 #[test]
-fn the_assignee_may_work_the_ticket_whatever_their_role() {
+fn the_assignee_outside_the_stages_raci_may_comment_but_not_work() {
+    // Issue 12: a technician assigned at intake filled in the clerk's checklist.
     let mut story = after_sales().open_plain();
-    let parts = agent(PARTS);
-    // The warehouse has no part in intake...
-    forbidden(story.fails(&parts, tick(INTAKE_ITEMS[0])));
-    // ...until assigned.
-    story.does(&agent(MARYAM), assign(Some(PARTS)));
-    story.does(&parts, save("request", good_request()));
-    story.does(&parts, tick(INTAKE_ITEMS[0]));
-    story.does(&parts, note("Checked stock for this model."));
-    story.does(&agent(LEILA), assign(None));
-    let reason = forbidden(story.fails(&parts, tick(INTAKE_ITEMS[1])));
-    assert!(reason.contains("parts@example.com has roles warehouse"), "{reason}");
+    let ali = agent(ALI);
+    story.does(&agent(MARYAM), assign(Some(ALI)));
+    let reason = forbidden(story.fails(&ali, tick(INTAKE_ITEMS[0])));
+    assert_eq!(
+        reason,
+        "in stage `intake` only the responsible (support_agent) or accountable (support_lead) role may do this; \
+         ali@example.com has roles technician (being the assignee is not enough in this stage)"
+    );
+    for command in [save("request", good_request()), go("cancel"), Command::SetPriority { priority: "high".into() }] {
+        forbidden(story.fails(&ali, command));
+    }
+    story.does(&ali, note("I will bring the spare seal."));
+    // Once the ticket reaches the technician's stage, the assignee works it as the responsible.
+    story.through_intake();
+    story.does(&ali, save("diagnosis", good_diagnosis()));
+}
+
+#[test]
+fn a_stage_with_assignee_may_work_lets_the_assignee_work() {
+    let mut story = Desk::new(&GUARDS_RELAXED).open_plain();
+    let hal = agent(HAL);
+    forbidden(story.fails(&hal, tick("Box opened")));
+    story.does(&agent(WENDY), assign(Some(HAL)));
+    story.does(&hal, tick("Box opened"));
+    story.does(&hal, tick("Parts counted"));
+    story.does(&hal, go("quick"));
+    // `recheck` does not say so: there the assignee is bound by RACI again.
+    let reason = forbidden(story.fails(&hal, go("again")));
+    assert!(reason.ends_with("(being the assignee is not enough in this stage)"), "{reason}");
 }
 
 // =============================================================================== set_priority
@@ -1319,6 +1384,124 @@ fn approval_is_per_stage_visit_and_forgotten_on_leaving() {
     story.does(&agent(REZA), approve());
     story.does(&agent(ALI), go("cancel"));
     assert_eq!(story.ticket.status, Status::Closed);
+}
+
+#[test]
+fn separation_of_duties_the_requester_cannot_approve() {
+    // Bob (boss, accountable in `check`) asks for the approval himself: another must give it.
+    let mut story = Desk::new(&GUARDS).open_plain();
+    let bob = agent(BOB);
+    story.does(&bob, Command::RequestApproval { note: None });
+    let reason = forbidden(story.fails(&bob, approve()));
+    assert_eq!(
+        reason,
+        "separation of duties: bob@example.com asked for this approval and cannot approve it; another member of \
+         the accountable role `boss` must (stage `check`)"
+    );
+    // An administrator is a person too: no approving what one asked for.
+    let mut story = Desk::new(&GUARDS).open_plain();
+    let root = Actor::admin("root");
+    story.does(&root, Command::RequestApproval { note: None });
+    forbidden(story.fails(&root, approve()));
+    story.does(&bob, approve());
+}
+
+#[test]
+fn separation_of_duties_the_assignee_cannot_approve() {
+    let mut story = after_sales().open_plain().in_review();
+    story.does(&agent(ALI), Command::RequestApproval { note: Some("Customer withdrew.".into()) });
+    story.does(&agent(ALI), assign(Some(REZA)));
+    let reason = forbidden(story.fails(&agent(REZA), approve()));
+    assert!(reason.contains("reza@example.com is assigned the ticket and did the work"), "{reason}");
+    story.does(&agent(ALI), assign(Some(ALI)));
+    story.does(&agent(REZA), approve());
+}
+
+#[test]
+fn separation_of_duties_is_relaxed_by_the_workflow_or_the_stage() {
+    for workflow in [&*GUARDS_RELAXED, &*GUARDS_CHECK_RELAXED] {
+        let mut story = Desk::new(workflow).open_plain();
+        let bob = agent(BOB);
+        story.does(&bob, Command::RequestApproval { note: None });
+        story.does(&agent(WENDY), assign(Some(BOB)));
+        assert_eq!(story.does(&bob, approve()), [Change::Approved { stage: "check".into(), note: None }]);
+    }
+}
+
+#[test]
+fn an_approval_is_voided_when_a_form_value_of_its_stage_changes() {
+    // Issue 12: a repair approved at 750 was closed at 9,500.
+    let mut story = Desk::new(&GUARDS).open_plain();
+    let wendy = agent(WENDY);
+    story.does(&wendy, save("details", json!({ "model": "M1", "count": 2, "price": 7.5 })));
+    story.does(&wendy, tick("Box opened"));
+    story.does(&wendy, tick("Parts counted"));
+    story.does(&wendy, Command::RequestApproval { note: Some("At 7.5".into()) });
+    story.does(&agent(BOB), approve());
+    // Saving what is already there changes nothing and keeps the approval.
+    assert_eq!(story.does(&wendy, save("details", json!({ "price": 7.5 }))), []);
+    assert_eq!(
+        story.does(&wendy, save("details", json!({ "price": 95 }))),
+        [
+            Change::FormSaved { form: "details".into(), values: values(json!({ "price": 95 })) },
+            Change::ApprovalVoided { stage: "check".into(), form: "details".into(), approved_by: Some(BOB.into()) }
+        ]
+    );
+    assert_eq!(story.ticket.approvals["check"].approved_by, None);
+    assert_eq!(story.ticket.approvals["check"].requested_by.as_deref(), Some(WENDY), "the request stands");
+    let problems = refused(story.fails(&wendy, go("pass")));
+    assert_eq!(fields(&problems), ["approval"]);
+    story.does(&agent(BOB), approve());
+    assert_eq!(
+        story.does(&wendy, go("pass"))[0],
+        Change::StageChanged { from: "check".into(), to: "done".into(), transition: "pass".into() }
+    );
+}
+
+#[test]
+fn amending_a_form_of_an_earlier_stage_keeps_the_approval() {
+    let mut story = after_sales().open_plain().in_review();
+    story.does(&agent(REZA), approve());
+    let changes = story.does(&agent(ALI), save("request", json!({ "serial": "AB12CD34" })));
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(story.ticket.approvals["review"].approved_by.as_deref(), Some(REZA));
+}
+
+#[test]
+fn reject_refuses_the_approval_asked_for_with_a_reason() {
+    let mut story = after_sales().open_plain().in_review();
+    let ali = agent(ALI);
+    let reza = agent(REZA);
+    let reject = |note: &str| Command::RejectApproval { note: note.to_string() };
+    let problems = refused(story.fails(&reza, reject("No.")));
+    assert_eq!(fields(&problems), ["approval"]);
+    assert_eq!(problems[0].message, "no approval was asked for in stage `review`: there is nothing to reject");
+
+    story.does(&ali, Command::RequestApproval { note: Some("Cancel?".into()) });
+    let problems = invalid(story.fails(&reza, reject("  ")));
+    assert_eq!(fields(&problems), ["note"]);
+    assert_eq!(problems[0].message, "a rejection needs a reason; the person who asked is told it");
+    let reason = forbidden(story.fails(&ali, reject("Not mine to refuse.")));
+    assert!(reason.contains("only the accountable role (service_manager) may approve"), "{reason}");
+    forbidden(story.fails(&Actor::integrator("crm"), reject("No.")));
+
+    assert_eq!(
+        story.does(&reza, reject(" The customer still wants the repair. ")),
+        [Change::ApprovalRejected {
+            stage: "review".into(),
+            note: "The customer still wants the repair.".into(),
+            requested_by: Some(ALI.into())
+        }]
+    );
+    assert!(story.ticket.approvals.is_empty(), "the request is cleared");
+    assert_eq!(fields(&refused(story.fails(&ali, go("cancel")))), ["approval"]);
+    refused(story.fails(&reza, reject("Again?")));
+
+    // A new request can be made; an approval given cannot be rejected.
+    story.does(&ali, Command::RequestApproval { note: None });
+    story.does(&reza, approve());
+    let problems = refused(story.fails(&reza, reject("Changed my mind.")));
+    assert!(problems[0].message.starts_with("this stage is already approved"), "{problems:?}");
 }
 
 // ================================================================================= transition
@@ -1528,14 +1711,14 @@ fn an_agent_with_no_part_in_the_stage_is_forbidden_with_the_roles_named() {
     let reason = forbidden(story.fails(&agent(KIAN), save("request", good_request())));
     assert_eq!(
         reason,
-        "in stage `intake` only the responsible (support_agent) or accountable (support_lead) role, or the assignee, \
-         may do this; kian@example.com has no role in this workflow"
+        "in stage `intake` only the responsible (support_agent) or accountable (support_lead) role may do this; \
+         kian@example.com has no role in this workflow"
     );
     let reason = forbidden(story.fails(&agent(ALI), tick(INTAKE_ITEMS[0])));
     assert_eq!(
         reason,
-        "in stage `intake` only the responsible (support_agent) or accountable (support_lead) role, or the assignee, \
-         may do this; ali@example.com has roles technician"
+        "in stage `intake` only the responsible (support_agent) or accountable (support_lead) role may do this; \
+         ali@example.com has roles technician"
     );
 
     let other = after_sales().same_customer().open_plain().ticket;
@@ -1593,8 +1776,8 @@ fn a_consulted_role_may_comment_but_not_work() {
     let reason = forbidden(story.fails(&parts, go("ask_customer")));
     assert_eq!(
         reason,
-        "in stage `review` only the responsible (technician) or accountable (service_manager) role, or the assignee, \
-         may do this; parts@example.com has roles warehouse"
+        "in stage `review` only the responsible (technician) or accountable (service_manager) role may do this; \
+         parts@example.com has roles warehouse"
     );
     forbidden(story.fails(&parts, tick(REVIEW_ITEMS[1])));
     forbidden(story.fails(&parts, save("diagnosis", good_diagnosis())));
@@ -1620,7 +1803,7 @@ fn a_stage_without_responsible_or_accountable_is_open_to_anyone_with_a_role() {
 }
 
 #[test]
-fn admins_integrators_and_the_system_bypass_raci_but_not_the_guards() {
+fn admins_and_the_system_bypass_raci_but_not_the_guards() {
     let mut story = after_sales().open_plain();
     let admin = Actor::admin("root");
     let integrator = Actor::integrator("crm");
@@ -1628,20 +1811,65 @@ fn admins_integrators_and_the_system_bypass_raci_but_not_the_guards() {
 
     let problems = refused(story.fails(&admin, go("accept")));
     assert_eq!(fields(&problems).len(), 4, "RACI is bypassed, the guards are not: {problems:?}");
-    story.does(&integrator, save("request", good_request()));
+    story.does(&admin, save("request", good_request()));
     story.does(&system, tick(INTAKE_ITEMS[0]));
     story.does(&admin, tick(INTAKE_ITEMS[1]));
     story.does(&system, Command::SetPriority { priority: "high".into() });
     story.does(&admin, go("accept"));
 
-    let problems = refused(story.fails(&integrator, go("cancel")));
+    let problems = refused(story.fails(&system, go("cancel")));
     assert_eq!(fields(&problems), ["approval"]);
+    forbidden(story.fails(&integrator, approve()));
     story.does(&admin, approve());
     assert_eq!(story.ticket.approvals["review"].approved_by.as_deref(), Some("root"));
 
     story.later(minutes(7));
     story.does(&admin, reply("An administrator answers."));
     assert_eq!(story.ticket.first_response_at, Some(start_time() + minutes(7)), "admins are staff");
+}
+
+#[test]
+fn integrations_open_comment_and_answer_surveys_but_work_only_where_raci_names_them() {
+    let mut story = after_sales().open_plain();
+    let crm = Actor::integrator("crm");
+    let other = after_sales().same_customer().open_plain().ticket;
+    story.does(&crm, note("Customer called again."));
+    story.does(&crm, reply("We are on it."));
+    let work = [
+        save("request", good_request()),
+        tick(INTAKE_ITEMS[0]),
+        Command::RecordStep { description: "Looked.".into() },
+        assign(Some(MARYAM)),
+        Command::SetPriority { priority: "high".into() },
+        Command::RequestApproval { note: None },
+        go("cancel"),
+        Command::Close,
+        Command::Link { other: other.id, relation: Relation::Related },
+        Command::Merge { into: other.id },
+    ];
+    for command in work {
+        let name = command.name();
+        let reason = forbidden(story.fails_with(&crm, command, Some(&other)));
+        assert!(reason.ends_with("may do this; the integration crm has no role in this workflow"), "{name}: {reason}");
+    }
+    assert_eq!((story.ticket.stage.as_str(), story.ticket.status), ("intake", Status::Open));
+}
+
+#[test]
+fn an_integration_whose_person_is_in_the_stages_raci_works_there_only() {
+    let mut story = Desk::new(&AFTER_SALES_TELEPHONY).open_plain();
+    let telephony = Actor::integrator("telephony");
+    story.does(&telephony, save("request", good_request()));
+    for item in INTAKE_ITEMS {
+        story.does(&telephony, tick(item));
+    }
+    story.does(&telephony, assign(Some(ALI)));
+    story.does(&telephony, go("accept"));
+    // Review belongs to the technicians: the integration comments, no more.
+    let reason = forbidden(story.fails(&telephony, tick(REVIEW_ITEMS[0])));
+    assert!(reason.ends_with("the integration telephony has roles support_agent"), "{reason}");
+    story.does(&telephony, note("The customer sent a photo."));
+    forbidden(story.fails(&telephony, approve()));
 }
 
 #[test]
@@ -1668,7 +1896,10 @@ fn customers_may_only_comment() {
         let reason = forbidden(story.fails_with(&customer, command, Some(&other)));
         assert_eq!(reason, "customers may only comment on their tickets", "{name}");
     }
-    story.does(&agent(MARYAM), Command::Resolve { note: None });
+    story.through_intake();
+    story.through_review();
+    story.through_resolution();
+    assert_eq!(story.ticket.status, Status::Resolved);
     let reason = forbidden(story.fails(&customer, Command::Reopen { reason: Some("Still broken".into()) }));
     assert_eq!(reason, "customers may only comment on their tickets");
     story.does(&customer, reply("Thanks!"));
@@ -1684,32 +1915,110 @@ fn a_customer_cannot_comment_on_another_customers_ticket() {
 // ==================================================================================== resolve
 
 #[test]
-fn resolve_marks_the_ticket_resolved_once_and_reopen_takes_it_back() {
+fn resolve_is_refused_where_no_transition_leads_to_a_resolved_stage() {
+    // The bug of issue 12: from intake, forms empty and checklist unticked, `resolve` used to
+    // resolve the ticket, meet the resolution clock and mail the customer.
+    let mut story = after_sales().open_plain();
+    for actor in [agent(MARYAM), Actor::admin("root")] {
+        let problems = refused(story.fails(&actor, Command::Resolve { note: None }));
+        assert_eq!(fields(&problems), ["stage"]);
+        assert_eq!(
+            problems[0].message,
+            "no transition of stage `intake` resolves the ticket (leads to a stage with `resolved = true`); move it \
+             on first"
+        );
+    }
+    assert_eq!((story.ticket.stage.as_str(), story.ticket.status), ("intake", Status::Open));
+    // In review neither way out (`proceed`, `ask_customer`, `cancel` to a cancelled end) resolves.
+    story.through_intake();
+    refused(story.fails(&agent(ALI), Command::Resolve { note: None }));
+}
+
+#[test]
+fn resolve_takes_the_transition_to_the_resolved_stage_with_its_guards_and_reopen_takes_the_way_back() {
     let mut story = after_sales().open_plain().in_resolution();
     let ali = agent(ALI);
+    let problems = refused(story.fails(&ali, Command::Resolve { note: None }));
+    assert_eq!(
+        fields(&problems),
+        [
+            "forms.resolution_report.outcome",
+            "forms.resolution_report.work_done",
+            "checklist.Solution explained to the customer",
+            "checklist.Customer confirmed the fix"
+        ],
+        "the guards of `resolve` (resolution -> survey)"
+    );
+    story.does(&ali, save("resolution_report", good_report()));
+    for item in RESOLUTION_ITEMS {
+        story.does(&ali, tick(item));
+    }
     story.later(minutes(90));
     let resolved_at = story.now();
     assert_eq!(
         story.does(&ali, Command::Resolve { note: Some("Brushes replaced.".into()) }),
-        [Change::Resolved { note: Some("Brushes replaced.".into()) }]
+        [
+            Change::StageChanged { from: "resolution".into(), to: "survey".into(), transition: "resolve".into() },
+            Change::Resolved { note: Some("Brushes replaced.".into()) }
+        ]
     );
     assert_eq!((story.ticket.status, story.ticket.resolved_at), (Status::Resolved, Some(resolved_at)));
-    assert_eq!(story.ticket.stage, "resolution", "resolving does not move the ticket");
 
-    let problems = refused(story.fails(&ali, Command::Resolve { note: None }));
+    let problems = refused(story.fails(&agent(MARYAM), Command::Resolve { note: None }));
     assert_eq!(fields(&problems), ["status"]);
     assert_eq!(problems[0].message, "the ticket is already resolved");
 
-    // A resolved ticket is not finished: work and comments go on.
-    story.does(&ali, note("Waiting for the customer's confirmation."));
-
+    // Reopening leaves the survey by its way back to work, not by staying in a resolved stage.
     assert_eq!(
-        story.does(&ali, Command::Reopen { reason: Some("Customer says no.".into()) }),
-        [Change::Reopened { reason: Some("Customer says no.".into()) }]
+        story.does(&agent(MARYAM), Command::Reopen { reason: Some("Customer says no.".into()) }),
+        [
+            Change::StageChanged { from: "survey".into(), to: "resolution".into(), transition: "reopen_work".into() },
+            Change::Reopened { reason: Some("Customer says no.".into()) }
+        ]
     );
     let ticket = &story.ticket;
     assert_eq!((ticket.status, ticket.stage.as_str(), ticket.reopened), (Status::Open, "resolution", 1));
     assert_eq!(ticket.resolved_at, None);
+}
+
+#[test]
+fn resolve_in_place_needs_every_guard_of_the_transition_to_the_solved_end() {
+    // `check` leads to `done` (a solved end) by `pass`, which needs forms, checklist and approval.
+    let mut story = Desk::new(&GUARDS).open_plain();
+    let wendy = agent(WENDY);
+    let problems = refused(story.fails(&wendy, Command::Resolve { note: None }));
+    assert_eq!(
+        fields(&problems),
+        ["forms.details.model", "forms.details.count", "checklist.Box opened", "checklist.Parts counted", "approval"]
+    );
+    story.does(&wendy, tick("Box opened"));
+    story.does(&wendy, tick("Parts counted"));
+    story.does(&wendy, go("quick"));
+    // `recheck` closes by `close` (to `done`, solved) or `abandon` (to `dropped`, not solved).
+    let resolved_at = story.now();
+    assert_eq!(story.does(&wendy, Command::Resolve { note: None }), [Change::Resolved { note: None }]);
+    assert_eq!((story.ticket.stage.as_str(), story.ticket.status), ("recheck", Status::Resolved));
+    story.later(minutes(30));
+    assert_eq!(
+        story.does(&wendy, Command::Close),
+        [
+            Change::StageChanged { from: "recheck".into(), to: "done".into(), transition: "close".into() },
+            Change::Closed
+        ]
+    );
+    assert_eq!(story.ticket.resolved_at, Some(resolved_at), "closing keeps the resolution time");
+}
+
+#[test]
+fn a_ticket_resolved_in_place_reopens_in_place() {
+    let mut story = Desk::new(&GUARDS).open_plain();
+    let wendy = agent(WENDY);
+    story.does(&wendy, tick("Box opened"));
+    story.does(&wendy, tick("Parts counted"));
+    story.does(&wendy, go("quick"));
+    story.does(&wendy, Command::Resolve { note: None });
+    assert_eq!(story.does(&wendy, Command::Reopen { reason: None }), [Change::Reopened { reason: None }]);
+    assert_eq!((story.ticket.stage.as_str(), story.ticket.status), ("recheck", Status::Open));
 }
 
 // ====================================================================================== close
@@ -1732,20 +2041,6 @@ fn close_takes_the_transition_to_the_terminal_stage() {
     assert_eq!((ticket.stage.as_str(), ticket.status), ("closed", Status::Closed));
     assert_eq!((ticket.closed_at, ticket.resolved_at), (Some(closed_at), Some(resolved_at)));
     assert_eq!(ticket.previous_stage.as_deref(), Some("survey"));
-}
-
-#[test]
-fn close_keeps_an_earlier_resolution_time() {
-    let mut story = after_sales().open_plain().in_resolution();
-    let resolved_at = story.now();
-    story.does(&agent(ALI), Command::Resolve { note: None });
-    story.later(minutes(30));
-    story.through_resolution();
-    assert_eq!(story.ticket.resolved_at, Some(resolved_at), "entering a resolved stage keeps the resolution time");
-    story.later(minutes(90));
-    story.through_survey();
-    assert_eq!(story.ticket.resolved_at, Some(resolved_at));
-    assert_eq!(story.ticket.closed_at, Some(resolved_at + minutes(120)));
 }
 
 #[test]
@@ -1932,7 +2227,11 @@ fn merge_closes_the_duplicate_into_an_open_ticket_of_the_same_customer() {
     let merged_at = duplicate.now();
     assert_eq!(
         duplicate.does_with(&agent(MARYAM), Command::Merge { into: original.id }, &original),
-        [Change::Merged { into: original.id }]
+        [
+            Change::StageChanged { from: "intake".into(), to: "cancelled".into(), transition: "cancel".into() },
+            Change::Merged { into: original.id }
+        ],
+        "a merge takes the stage's way to a terminal stage"
     );
     let ticket = &duplicate.ticket;
     assert_eq!((ticket.status, ticket.closed_at), (Status::Merged, Some(merged_at)));

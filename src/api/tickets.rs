@@ -557,24 +557,30 @@ pub enum ApprovalAction {
     Approve,
     /// Ask the accountable role to approve.
     Request,
+    /// Refuse the approval asked for (the accountable role only; `note` required): the
+    /// request is cleared and its requester is told why.
+    Reject,
 }
 
 /// Body of `POST /approvals`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalBody {
-    /// `approve` (default) or `request`.
+    /// `approve` (default), `request` or `reject`.
     #[serde(default)]
     pub action: ApprovalAction,
-    /// A comment.
+    /// A comment; the reason, required, with `reject`.
     #[serde(default)]
     pub note: Option<String>,
 }
 
-/// Ask for approval, or give it (only the current stage's accountable role may approve).
+/// Ask for approval, give it, or refuse it with a reason. Only the current stage's accountable
+/// role approves or rejects, and (separation of duties, unless the workflow relaxes it) never
+/// the person who asked nor the assignee. Changing a form value of the stage voids an approval.
 #[utoipa::path(post, path = "/v1/tickets/{id}/approvals", tag = "commands", request_body = ApprovalBody,
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 200, body = TicketBody), (status = 403, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = TicketBody), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "A reject without a note, nothing to approve or reject", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn approvals(
     State(state): State<AppState>,
@@ -586,6 +592,8 @@ async fn approvals(
     let command = match body.action {
         ApprovalAction::Approve => Command::Approve { note: body.note },
         ApprovalAction::Request => Command::RequestApproval { note: body.note },
+        // A missing note is the engine's to refuse (422 on `note`), like an empty one.
+        ApprovalAction::Reject => Command::RejectApproval { note: body.note.unwrap_or_default() },
     };
     run(&state, &caller, &id, if_match, command).await
 }
@@ -599,10 +607,14 @@ pub struct NoteBody {
     pub note: Option<String>,
 }
 
-/// Mark the request resolved (the resolution SLA is met); the ticket stays in its stage.
+/// Resolve through the workflow: take the stage's transition to a stage marked
+/// `resolved = true` (with its guards), or, where the way on is the transition to a terminal
+/// resolved stage, resolve in place once all its guards are met. 422 naming why otherwise.
 #[utoipa::path(post, path = "/v1/tickets/{id}/resolve", tag = "commands", request_body = NoteBody,
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 200, body = TicketBody)), security(("bearer" = [])))]
+    responses((status = 200, body = TicketBody), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn resolve_ticket(
     State(state): State<AppState>,
     caller: Caller,
@@ -643,10 +655,12 @@ pub struct ReopenBody {
     pub reason: Option<String>,
 }
 
-/// Reopen a resolved or closed ticket; a closed one returns to the stage before closing.
+/// Reopen a resolved or closed ticket: from a resolved stage (a survey) by that stage's
+/// transition back to work (with its guards); a closed one returns to the stage before closing.
 #[utoipa::path(post, path = "/v1/tickets/{id}/reopen", tag = "commands", request_body = ReopenBody,
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 200, body = TicketBody)), security(("bearer" = [])))]
+    responses((status = 200, body = TicketBody), (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn reopen(
     State(state): State<AppState>,
     caller: Caller,
@@ -696,10 +710,13 @@ pub struct MergeBody {
     pub into: String,
 }
 
-/// Merge this ticket, a duplicate, into its original (same customer, still open).
+/// Merge this ticket, a duplicate, into its original (same customer, still open). The
+/// duplicate takes its stage's transition to a terminal stage (`merge`, else `cancel`, else
+/// the only one), with that transition's guards.
 #[utoipa::path(post, path = "/v1/tickets/{id}/merge", tag = "commands", request_body = MergeBody,
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 200, body = TicketBody)), security(("bearer" = [])))]
+    responses((status = 200, body = TicketBody), (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn merge(
     State(state): State<AppState>,
     caller: Caller,

@@ -90,12 +90,18 @@ pub enum Command {
         /// Comment.
         note: Option<String>,
     },
+    /// Refuse the approval asked for, with a reason (the stage's accountable role only).
+    RejectApproval {
+        /// Why (required): the requester is told.
+        note: String,
+    },
     /// Take a transition of the current stage.
     Transition {
         /// Its name.
         name: String,
     },
-    /// Mark the request resolved.
+    /// Resolve: take the current stage's transition to a resolved stage, or, where the way on
+    /// is a transition to a terminal resolved stage, resolve in place once its guards are met.
     Resolve {
         /// How.
         note: Option<String>,
@@ -114,7 +120,8 @@ pub enum Command {
         /// This ticket's relation to it.
         relation: Relation,
     },
-    /// Merge this ticket, a duplicate, into its original.
+    /// Merge this ticket, a duplicate, into its original: takes the current stage's transition
+    /// to a terminal stage (with its guards), like `close`.
     Merge {
         /// The original.
         into: TicketId,
@@ -143,6 +150,7 @@ impl Command {
             Self::SetPriority { .. } => "set_priority",
             Self::RequestApproval { .. } => "request_approval",
             Self::Approve { .. } => "approve",
+            Self::RejectApproval { .. } => "reject_approval",
             Self::Transition { .. } => "transition",
             Self::Resolve { .. } => "resolve",
             Self::Close => "close",

@@ -23,7 +23,7 @@ use super::ticket::{Status, Ticket, TicketId};
 use super::transition::{self, Duty, permit};
 use super::view::ticket_view;
 use crate::workflow::Workflow;
-use crate::workflow::model::Stage;
+use crate::workflow::model::{Stage, Transition};
 
 /// Longest subject, in characters.
 pub const MAX_SUBJECT: usize = 200;
@@ -417,6 +417,7 @@ fn decide_command(
         Command::Approve { note } => {
             no_accountable(ticket, stage)?;
             permit(definition, ticket, actor, Duty::Approve)?;
+            transition::check_separation(definition, ticket, stage, actor)?;
             if approved(ticket) {
                 return Err(EngineError::Refused(vec![FieldProblem::new(
                     "approval",
@@ -425,45 +426,53 @@ fn decide_command(
             }
             Ok(vec![Change::Approved { stage: ticket.stage.clone(), note: note.clone() }])
         }
+        Command::RejectApproval { note } => {
+            no_accountable(ticket, stage)?;
+            permit(definition, ticket, actor, Duty::Approve)?;
+            if note.trim().is_empty() {
+                return Err(EngineError::Invalid(vec![FieldProblem::new(
+                    "note",
+                    "a rejection needs a reason; the person who asked is told it",
+                )]));
+            }
+            let mut problems = Vec::new();
+            text_problem(&mut problems, "note", note, MAX_TEXT, false);
+            invalid_if_any(problems)?;
+            match ticket.approvals.get(&ticket.stage) {
+                Some(approval) if approval.approved_by.is_some() => Err(EngineError::Refused(vec![FieldProblem::new(
+                    "approval",
+                    "this stage is already approved; an approval is voided by changing a form value of the stage",
+                )])),
+                Some(approval) if approval.requested_by.is_some() => Ok(vec![Change::ApprovalRejected {
+                    stage: ticket.stage.clone(),
+                    note: note.trim().to_string(),
+                    requested_by: approval.requested_by.clone(),
+                }]),
+                _ => Err(EngineError::Refused(vec![FieldProblem::new(
+                    "approval",
+                    format!("no approval was asked for in stage `{}`: there is nothing to reject", ticket.stage),
+                )])),
+            }
+        }
         Command::Transition { name } => {
             permit(definition, ticket, actor, Duty::Work)?;
             take(ctx, ticket, stage, name)
         }
         Command::Resolve { note } => {
             permit(definition, ticket, actor, Duty::Work)?;
-            if ticket.status == Status::Resolved {
-                return Err(EngineError::Refused(vec![FieldProblem::new("status", "the ticket is already resolved")]));
-            }
-            Ok(vec![Change::Resolved { note: note.clone() }])
+            resolve(ctx, ticket, stage, note)
         }
         Command::Close => {
             permit(definition, ticket, actor, Duty::Work)?;
-            let closing: Vec<&str> = stage
-                .transitions
-                .iter()
-                .filter(|t| definition.stages.get(t.to.get_ref().as_str()).is_some_and(|s| s.terminal))
-                .map(|t| t.name.get_ref().as_str())
-                .collect();
-            let name = match closing.as_slice() {
-                [] => {
-                    return Err(EngineError::Refused(vec![FieldProblem::new(
-                        "stage",
-                        format!("no transition of stage `{}` closes the ticket; move it on first", ticket.stage),
-                    )]));
-                }
-                [only] => *only,
-                several if several.contains(&"close") => "close",
-                several => {
-                    return Err(EngineError::Refused(vec![FieldProblem::new(
-                        "stage",
-                        format!(
-                            "stage `{}` can be closed several ways ({}); take one by name",
-                            ticket.stage,
-                            several.join(", ")
-                        ),
-                    )]));
-                }
-            };
+            let name = way(
+                definition,
+                ticket,
+                stage,
+                |s| s.terminal,
+                &["close"],
+                || format!("no transition of stage `{}` closes the ticket; move it on first", ticket.stage),
+                "closed",
+            )?;
             take(ctx, ticket, stage, name)
         }
         Command::Reopen { reason } => reopen(ctx, ticket, actor, reason),
@@ -492,7 +501,27 @@ fn decide_command(
                     format!("ticket {} belongs to another customer", original.number),
                 )]));
             }
-            Ok(vec![Change::Merged { into: original.id }])
+            // A merge ends the duplicate: it takes the stage's way to a terminal stage, with
+            // that transition's guards, and is recorded as merged rather than closed.
+            let name = way(
+                definition,
+                ticket,
+                stage,
+                |s| s.terminal,
+                &["merge", "cancel"],
+                || {
+                    format!(
+                        "no transition of stage `{}` closes the ticket, so it cannot be merged here; move it on first",
+                        ticket.stage
+                    )
+                },
+                "closed",
+            )?;
+            let into = original.id;
+            Ok(take(ctx, ticket, stage, name)?
+                .into_iter()
+                .map(|change| if change == Change::Closed { Change::Merged { into } } else { change })
+                .collect())
         }
     }
 }
@@ -601,17 +630,113 @@ fn save_form(
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(vec![Change::FormSaved { form: form_id.to_string(), values: changed }])
+    let mut changes = vec![Change::FormSaved { form: form_id.to_string(), values: changed }];
+    // An approval covers the stage's forms as they were: a value changed after it voids it.
+    let of_this_stage = stage.forms.iter().any(|f| f.get_ref() == form_id);
+    if of_this_stage && let Some(approval) = ticket.approvals.get(&ticket.stage).filter(|a| a.approved_by.is_some()) {
+        changes.push(Change::ApprovalVoided {
+            stage: ticket.stage.clone(),
+            form: form_id.to_string(),
+            approved_by: approval.approved_by.clone(),
+        });
+    }
+    Ok(changes)
+}
+
+/// The transition of `stage` a command without a transition name takes: the only one leading
+/// to a stage that `leads` accepts, else the one among them named like the first of
+/// `preferred` that exists. Refused (naming the stage and the choices) when there is none, or
+/// several and none preferred; `done` says what the ticket would be ("closed").
+fn way<'a>(
+    definition: &crate::workflow::model::WorkflowFile,
+    ticket: &Ticket,
+    stage: &'a Stage,
+    leads: impl Fn(&Stage) -> bool,
+    preferred: &[&str],
+    none: impl FnOnce() -> String,
+    done: &str,
+) -> Result<&'a str, EngineError> {
+    let names: Vec<&str> = stage
+        .transitions
+        .iter()
+        .filter(|t| definition.stages.get(t.to.get_ref().as_str()).is_some_and(&leads))
+        .map(|t| t.name.get_ref().as_str())
+        .collect();
+    let refuse = |message: String| Err(EngineError::Refused(vec![FieldProblem::new("stage", message)]));
+    match names.as_slice() {
+        [] => refuse(none()),
+        [only] => Ok(*only),
+        several => match preferred.iter().find_map(|p| several.iter().find(|n| *n == p)) {
+            Some(name) => Ok(*name),
+            None => refuse(format!(
+                "stage `{}` can be {done} several ways ({}); take one by name",
+                ticket.stage,
+                several.join(", ")
+            )),
+        },
+    }
+}
+
+/// Resolving goes through the workflow like every other change of status: it takes the
+/// stage's transition to a working stage marked `resolved = true` (a survey or confirmation
+/// stage), or, where the way on leads to a terminal stage marked `resolved = true` (a solved
+/// `closed`, not `cancelled`), it resolves the ticket in place once every guard of that
+/// transition is met, leaving `close` to take it. Anything else is refused.
+fn resolve(
+    ctx: &Context<'_>,
+    ticket: &Ticket,
+    stage: &Stage,
+    note: &Option<String>,
+) -> Result<Vec<Change>, EngineError> {
+    let definition = &ctx.workflow.definition;
+    if ticket.status == Status::Resolved {
+        return Err(EngineError::Refused(vec![FieldProblem::new("status", "the ticket is already resolved")]));
+    }
+    let leads_to = |wanted: fn(&Stage) -> bool| {
+        stage.transitions.iter().any(|t| definition.stages.get(t.to.get_ref().as_str()).is_some_and(wanted))
+    };
+    let working = |s: &Stage| s.resolved && !s.terminal;
+    let solved_end = |s: &Stage| s.resolved && s.terminal;
+    let none = || {
+        format!(
+            "no transition of stage `{}` resolves the ticket (leads to a stage with `resolved = true`); move it on first",
+            ticket.stage
+        )
+    };
+    if leads_to(working) {
+        let name = way(definition, ticket, stage, working, &["resolve"], none, "resolved")?;
+        return Ok(take(ctx, ticket, stage, name)?
+            .into_iter()
+            .map(|change| match change {
+                Change::Resolved { .. } => Change::Resolved { note: note.clone() },
+                change => change,
+            })
+            .collect());
+    }
+    let name = way(definition, ticket, stage, solved_end, &["close", "resolve"], none, "resolved")?;
+    guarded(ctx, ticket, stage, name)?;
+    Ok(vec![Change::Resolved { note: note.clone() }])
+}
+
+/// The transition `name` of the ticket's stage, if every one of its guards is met now.
+fn guarded<'a>(
+    ctx: &Context<'_>,
+    ticket: &Ticket,
+    stage: &'a Stage,
+    name: &str,
+) -> Result<&'a Transition, EngineError> {
+    let transition = transition::find(&ticket.stage, stage, name)?;
+    let view = ticket_view(ctx, ticket);
+    let refusals = transition::check_guards(ctx.workflow, ticket, stage, transition, &view)?;
+    if !refusals.is_empty() {
+        return Err(EngineError::Refused(refusals));
+    }
+    Ok(transition)
 }
 
 fn take(ctx: &Context<'_>, ticket: &Ticket, stage: &Stage, name: &str) -> Result<Vec<Change>, EngineError> {
     let workflow = ctx.workflow;
-    let transition = transition::find(&ticket.stage, stage, name)?;
-    let view = ticket_view(ctx, ticket);
-    let refusals = transition::check_guards(workflow, ticket, stage, transition, &view)?;
-    if !refusals.is_empty() {
-        return Err(EngineError::Refused(refusals));
-    }
+    let transition = guarded(ctx, ticket, stage, name)?;
     let to = transition.to.get_ref().clone();
     let target = workflow.definition.stages.get(to.as_str());
     let terminal = target.is_some_and(|s| s.terminal);
@@ -642,7 +767,28 @@ fn reopen(
         }
         Status::Resolved => {
             permit(definition, ticket, actor, Duty::Work)?;
-            Ok(vec![Change::Reopened { reason: reason.clone() }])
+            let Some(stage) = definition.stages.get(ticket.stage.as_str()).filter(|s| s.resolved && !s.terminal) else {
+                // Resolved in place: nothing moved, so nothing moves back.
+                return Ok(vec![Change::Reopened { reason: reason.clone() }]);
+            };
+            // In a resolved stage (a survey): back to work by the stage's own way back, with
+            // its guards, never by staying in a stage that counts as resolved.
+            let name = way(
+                definition,
+                ticket,
+                stage,
+                |s| !s.terminal && !s.resolved,
+                &["reopen"],
+                || format!("no transition of stage `{}` leads back to a working stage", ticket.stage),
+                "reopened",
+            )?;
+            Ok(take(ctx, ticket, stage, name)?
+                .into_iter()
+                .map(|change| match change {
+                    Change::Reopened { reason: moved } => Change::Reopened { reason: reason.clone().or(moved) },
+                    change => change,
+                })
+                .collect())
         }
         Status::Closed => {
             // Back to where work was before closing, bound by that stage's RACI. A stage where

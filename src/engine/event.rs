@@ -200,6 +200,25 @@ pub enum Change {
         /// Comment of the approver.
         note: Option<String>,
     },
+    /// The stage's accountable role refused the approval asked for; the request is cleared.
+    ApprovalRejected {
+        /// Stage whose approval was refused.
+        stage: String,
+        /// Why (required).
+        note: String,
+        /// Who had asked for the approval (told by mail).
+        requested_by: Option<String>,
+    },
+    /// An approval given was voided because a form value of its stage changed after it: a
+    /// transition needing approval needs a new one.
+    ApprovalVoided {
+        /// Stage whose approval was voided.
+        stage: String,
+        /// The form whose values changed.
+        form: String,
+        /// Who had approved.
+        approved_by: Option<String>,
+    },
     /// The ticket moved to another stage.
     StageChanged {
         /// Stage left.
@@ -337,6 +356,8 @@ impl Change {
             Self::PriorityChanged { .. } => "priority_changed",
             Self::ApprovalRequested { .. } => "approval_requested",
             Self::Approved { .. } => "approved",
+            Self::ApprovalRejected { .. } => "approval_rejected",
+            Self::ApprovalVoided { .. } => "approval_voided",
             Self::StageChanged { .. } => "stage_changed",
             Self::Resolved { .. } => "resolved",
             Self::Closed => "closed",

@@ -1,5 +1,6 @@
 //! Which messages an event causes: SLA warnings, escalations and reminders to the people the
-//! workflow names, and the workflow's `[[notifications]]` (ticket received, stage entered, ...).
+//! workflow names, a refused approval to the person who asked for it, and the workflow's
+//! `[[notifications]]` (ticket received, stage entered, ...).
 //!
 //! A notice says who gets which template with which values, and from when it may be sent
 //! (escalation mail can be held until business hours). Rendering and delivery are done
@@ -86,6 +87,8 @@ fn event_kind(event: &Event) -> Option<EventKind> {
         Change::Commented { public: false, .. } => EventKind::InternalNote,
         Change::ApprovalRequested { .. } => EventKind::ApprovalRequested,
         Change::Approved { .. } => EventKind::ApprovalGiven,
+        Change::ApprovalRejected { .. } => EventKind::ApprovalRejected,
+        Change::ApprovalVoided { .. } => EventKind::ApprovalVoided,
         Change::SlaWarned { .. } => EventKind::SlaWarning,
         Change::SlaBreached { .. } => EventKind::SlaBreached,
         Change::Resolved { .. } => EventKind::Resolved,
@@ -173,6 +176,16 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
             let to = sla::recipients(workflow, ticket, customer, &["responsible", "accountable"]);
             let subject = |_: &str| format!("[{}] SLA breached: {}", ticket.number, clock_label(workflow, clock));
             out.extend(alert(clock, "sla_breach", &to, &subject, json!({})));
+        }
+        // A refused approval: the person who asked is told why (staff-facing).
+        Change::ApprovalRejected { note, requested_by: Some(requester), .. } if requester.contains('@') => {
+            out.push(Notice {
+                template: "approval_rejected".to_string(),
+                to: vec![requester.to_lowercase()],
+                subject: format!("[{}] Approval refused: {}", ticket.number, ticket.subject),
+                context: with(json!({ "note": note, "rejected_by": event.actor.id })),
+                not_before: event.at,
+            });
         }
         // A hook's `notify` action: its message to the people it named.
         Change::Notified { to, message } => out.push(Notice {

@@ -324,6 +324,15 @@ impl Ticket {
                     self.approvals.entry(stage.clone()).or_insert(Approval { requested_by: None, approved_by: None });
                 approval.approved_by = Some(event.actor.id.clone());
             }
+            Change::ApprovalRejected { stage, .. } => {
+                // Refused: nothing is pending any more; a new request starts afresh.
+                self.approvals.remove(stage);
+            }
+            Change::ApprovalVoided { stage, .. } => {
+                if let Some(approval) = self.approvals.get_mut(stage) {
+                    approval.approved_by = None;
+                }
+            }
             Change::StageChanged { from, to, .. } => {
                 // Approval is per visit: leaving a stage forgets it, entering asks afresh.
                 self.approvals.remove(from);

@@ -98,6 +98,11 @@ pub struct WorkflowFile {
     /// Webhooks: other systems told about events, by name.
     #[serde(default)]
     pub webhooks: IndexMap<Name, Webhook>,
+    /// Separation of duties for approvals (default on): nobody approves what they asked to
+    /// have approved, nor a ticket assigned to them. A stage's own `separation_of_duties`
+    /// overrides this for that stage.
+    #[serde(default = "yes")]
+    pub separation_of_duties: bool,
 }
 
 impl WorkflowFile {
@@ -274,14 +279,24 @@ pub struct Stage {
     /// The ticket waits on the customer here: every SLA clock pauses and resumes on leaving.
     #[serde(default)]
     pub pauses_sla: bool,
-    /// The request counts as resolved here (a survey or confirmation stage): entering it
-    /// resolves the ticket (meeting the resolution clock); moving back to a stage that is not
-    /// resolved reopens it.
+    /// The request counts as resolved here. On a working stage (a survey or confirmation
+    /// stage) entering it resolves the ticket (meeting the resolution clock) and moving back to
+    /// a stage that is not resolved reopens it. On a terminal stage it marks a solved outcome
+    /// (`closed`, as opposed to `cancelled`): the `resolve` command may resolve a ticket in place
+    /// once the guards of the transition to that stage are met.
     #[serde(default)]
     pub resolved: bool,
     /// The ticket is finished here (closed, cancelled).
     #[serde(default)]
     pub terminal: bool,
+    /// The assignee may work here (forms, checklist, moves) without holding the responsible or
+    /// accountable role. Off by default: an assignee outside the stage's RACI may only comment.
+    #[serde(default)]
+    pub assignee_may_work: bool,
+    /// Separation of duties for approvals in this stage, overriding the workflow's
+    /// `separation_of_duties`.
+    #[serde(default)]
+    pub separation_of_duties: Option<bool>,
     /// The ways out of this stage.
     #[serde(default)]
     pub transitions: Vec<Transition>,
@@ -493,6 +508,10 @@ pub enum EventKind {
     ApprovalRequested,
     /// Approval was given.
     ApprovalGiven,
+    /// Approval was refused, with a reason.
+    ApprovalRejected,
+    /// An approval given was voided: a form value of its stage changed after it.
+    ApprovalVoided,
     /// An SLA clock reached its warning point.
     SlaWarning,
     /// An SLA clock was breached.

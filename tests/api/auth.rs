@@ -180,14 +180,21 @@ async fn raci_decides_who_works_and_who_only_comments() {
         "in stage `intake` only the responsible, accountable or consulted roles, or the assignee, may comment; \
          navid@example.com has roles technician"
     );
-    // Once assigned, the assignee may work the ticket whatever their role.
+    // Once assigned, the assignee may comment; working a stage outside their RACI needs the
+    // stage's `assignee_may_work` (tests/api/guards.rs).
     omid.command(&t, "assign", json!({"assignee": "navid@example.com"})).await;
     navid.command(&t, "comments", json!({"body": "On my way"})).await;
-    navid.command(&t, "steps", json!({"description": "Visited the customer"})).await;
+    let problem = expect_problem(
+        navid.post(&format!("/v1/tickets/{t}/steps"), json!({"description": "Visited the customer"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("being the assignee is not enough")), "{problem}");
     let unassigned = omid.command(&t, "assign", json!({"assignee": null})).await;
     assert_eq!(unassigned["assignee"], serde_json::Value::Null);
     expect_problem(
-        navid.post(&format!("/v1/tickets/{t}/steps"), json!({"description": "Again"})).await,
+        navid.post(&format!("/v1/tickets/{t}/comments"), json!({"body": "Again"})).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )

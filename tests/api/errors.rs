@@ -139,9 +139,9 @@ async fn a_body_that_is_not_json_is_415_and_an_empty_one_means_no_parameters() {
             .expect("answered");
         expect_status(response, StatusCode::CREATED).await;
     }
-    // Commands without parameters take no body at all.
-    let response = admin.request(Method::POST, "/v1/tickets/AS-1/resolve").send().await.expect("answered");
-    assert_eq!(expect_status(response, StatusCode::OK).await["status"], "resolved");
+    // Commands without parameters take no body at all (`close` in intake takes `cancel`).
+    let response = admin.request(Method::POST, "/v1/tickets/AS-1/close").send().await.expect("answered");
+    assert_eq!(expect_status(response, StatusCode::OK).await["status"], "closed");
     app.stop().await;
 }
 

@@ -66,7 +66,7 @@ async fn every_filter_narrows_the_list() {
     admin.tick("AS-4", "Request confirmed with the customer").await;
     admin.transition("AS-4", "accept").await;
     admin.transition("AS-6", "cancel").await;
-    admin.command("AS-7", "resolve", json!({})).await;
+    admin.through_to_survey("AS-7").await;
 
     let all = ["AS-1", "AS-2", "AS-3", "AS-4", "AS-5", "AS-6", "AS-7"];
     let kim = tickets[1]["customer"].as_str().expect("customer id");
@@ -77,7 +77,8 @@ async fn every_filter_narrows_the_list() {
         ("stage=review".into(), vec!["AS-4"]),
         ("workflow=after-sales&stage=review".into(), vec!["AS-4"]),
         ("stage=cancelled".into(), vec!["AS-6"]),
-        ("stage=intake".into(), vec!["AS-1", "AS-2", "AS-3", "AS-5", "AS-7"]),
+        ("stage=intake".into(), vec!["AS-1", "AS-2", "AS-3", "AS-5"]),
+        ("stage=survey".into(), vec!["AS-7"]),
         ("status=open".into(), vec!["AS-1", "AS-2", "AS-3", "AS-4", "AS-5"]),
         ("status=resolved".into(), vec!["AS-7"]),
         ("status=closed".into(), vec!["AS-6"]),

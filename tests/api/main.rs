@@ -5,6 +5,7 @@
 mod auth;
 mod customers;
 mod errors;
+mod guards;
 mod helpers;
 mod listing;
 mod mail;

@@ -326,12 +326,16 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
     )
     .await;
     assert!(error_on(&problem, "status").contains("already resolved"), "{problem}");
+    // Reopening leaves the survey by its way back to work; resolving takes `resolve` again,
+    // with its guards (the report and the checklist of the visit still stand), by the technician.
     let reopened = maryam.command(&t, "reopen", json!({"reason": "Still noisy"})).await;
     assert_eq!(reopened["status"], "open");
+    assert_eq!(reopened["stage"], "resolution");
     assert_eq!(reopened["reopened"], 1);
     assert_eq!(reopened["resolved_at"], Value::Null);
-    let resolved = maryam.command(&t, "resolve", json!({"note": "Noise was the transport lock"})).await;
+    let resolved = ali.command(&t, "resolve", json!({"note": "Noise was the transport lock"})).await;
     assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["stage"], "survey");
     let response = maryam.post(&format!("/v1/tickets/{t}/close"), json!({})).await;
     let etag = header(&response, "etag").expect("an ETag");
     let closed = expect_status(response, StatusCode::OK).await;
@@ -405,7 +409,9 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
             "checklist_ticked",
             "stage_changed",
             "resolved",
+            "stage_changed",
             "reopened",
+            "stage_changed",
             "resolved",
             "stage_changed",
             "closed",
@@ -437,8 +443,10 @@ async fn a_repair_goes_from_intake_to_closed_with_the_right_people() {
     assert_eq!(items[17]["kind"], "approved");
     assert_eq!(items[17]["actor"], json!({"id": "reza@example.com", "kind": "agent"}));
     assert_eq!(items[17]["stage"], "review");
-    assert_eq!(items[29]["transition"], "reopen");
-    assert_eq!(items[30]["reason"], "Customer called again");
+    assert_eq!(items[25]["transition"], "reopen_work", "reopened from the survey by its way back to work");
+    assert_eq!(items[26]["reason"], "Still noisy");
+    assert_eq!(items[31]["transition"], "reopen");
+    assert_eq!(items[32]["reason"], "Customer called again");
     let times: Vec<&str> = all.iter().map(|e| e["at"].as_str().expect("at")).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first: {times:?}");
     app.stop().await;
