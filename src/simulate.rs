@@ -29,8 +29,9 @@
 //!
 //! Actions: `open`, `save_form` (`form`, `values`), `tick` (`item`), `reply` / `note` (`body`),
 //! `step` (`description`), `assign` (`assignee`), `priority` (`priority`), `request_approval`,
-//! `approve`, `transition` (`name`), `resolve`, `close`, `reopen`, and `wait` (only lets time
-//! pass). Steps act on the ticket the last `open` made, or on `ticket = "AS-2"`. Without `as`,
+//! `approve`, `reject` (`body`: why), `transition` (`name`), `resolve`, `close`, `reopen`, and
+//! `wait` (only lets time pass). Steps act on the ticket the last `open` made, or on
+//! `ticket = "AS-2"`. Without `as`,
 //! an `open` comes from the web form (an integration) and any other step is done by the
 //! ticket's assignee, else the first member of the stage's responsible role: never by an
 //! administrator, so RACI holds as on the server. Timers due before a step fire first, each at
@@ -456,6 +457,7 @@ impl Run<'_> {
             "priority" => Command::SetPriority { priority: need(&step.priority, "priority")? },
             "request_approval" => Command::RequestApproval { note: step.body.clone() },
             "approve" => Command::Approve { note: step.body.clone() },
+            "reject" => Command::RejectApproval { note: need(&step.body, "body")? },
             "transition" => Command::Transition { name: need(&step.name, "name")? },
             "resolve" => Command::Resolve { note: step.body.clone() },
             "close" => Command::Close,

@@ -154,6 +154,7 @@ impl Driver {
                 b["action"] = json!("approve");
                 user.post(&path("approvals"), b).await
             }
+            "reject" => user.post(&path("approvals"), json!({"action": "reject", "note": step.body})).await,
             "transition" => user.post(&path("transitions"), json!({"name": step.name})).await,
             "resolve" => user.post(&path("resolve"), body(&step.body, "note")).await,
             "close" => user.post(&path("close"), json!({})).await,
