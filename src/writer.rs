@@ -294,11 +294,11 @@ struct Group {
     people: Vec<(String, Availability)>,
     /// Timers the scheduler found due, by ticket: those a ticket no longer has after the group
     /// are removed with it.
-    seen_timers: HashMap<TicketId, Vec<Vec<u8>>>,
+    seen_timers: HashMap<TicketId, Vec<sla::TimerKey>>,
 }
 
 impl Group {
-    fn into_batch(self) -> (Batch, HashMap<TicketId, Vec<Vec<u8>>>) {
+    fn into_batch(self) -> (Batch, HashMap<TicketId, Vec<sla::TimerKey>>) {
         let mut tickets = self.tickets;
         let batch = Batch {
             events: self.events,
@@ -329,7 +329,7 @@ struct Pending {
     idempotency: Option<(Vec<u8>, TicketId, Vec<u8>)>,
     turns: Vec<(String, String, u64)>,
     people: Vec<(String, Availability)>,
-    seen_timers: Vec<(TicketId, Vec<u8>)>,
+    seen_timers: Vec<(TicketId, sla::TimerKey)>,
 }
 
 impl State {
@@ -352,7 +352,7 @@ impl State {
     /// Fills in what follows from a group's tickets and events: the timers to arm and cancel
     /// (each ticket's timers before and after, and the due timers the scheduler saw that the
     /// ticket no longer has), and the messages its events cause.
-    fn consequences(&mut self, batch: &mut Batch, seen: &HashMap<TicketId, Vec<Vec<u8>>>) {
+    fn consequences(&mut self, batch: &mut Batch, seen: &HashMap<TicketId, Vec<sla::TimerKey>>) {
         let now = self.clock.now();
         // Each ticket's workflow version and customer, looked up once for all its events.
         let mut context = HashMap::new();
@@ -367,17 +367,11 @@ impl State {
                 .cloned()
                 .or_else(|| self.store.customer(write.after.customer).ok().flatten());
             context.insert(write.after.id, (i, workflow.clone(), customer));
-            let keys = |ticket: &Ticket| -> std::collections::BTreeSet<Vec<u8>> {
-                sla::timers(&workflow.definition, ticket)
-                    .iter()
-                    .map(|t| timers::key(t.due, ticket.id, &t.kind()))
-                    .collect()
-            };
-            let mut before = write.before.as_ref().map(keys).unwrap_or_default();
-            before.extend(seen.get(&write.after.id).into_iter().flatten().cloned());
-            let after = keys(&write.after);
-            batch.timers_removed.extend(before.difference(&after).cloned());
-            batch.timers_armed.extend(after.difference(&before).cloned());
+            let id = write.after.id;
+            let seen = seen.get(&id).map_or(&[][..], Vec::as_slice);
+            let (arm, cancel) = sla::timer_changes(&workflow.definition, write.before.as_ref(), &write.after, seen);
+            batch.timers_removed.extend(cancel.iter().map(|(due, kind)| timers::key(*due, id, kind)));
+            batch.timers_armed.extend(arm.iter().map(|(due, kind)| timers::key(*due, id, kind)));
         }
         for event in &batch.events {
             let Some((i, workflow, customer)) = context.get(&event.ticket) else { continue };
@@ -950,7 +944,7 @@ impl State {
         let actions = hooks::run(&ctx, &ticket, &events)?;
         let mut pending = Pending { tickets: vec![ticket.clone()], events: events.clone(), ..Pending::default() };
         if let Command::Fire { seen } = &request.command {
-            pending.seen_timers = seen.iter().map(|(due, kind)| (id, timers::key(*due, id, kind))).collect();
+            pending.seen_timers = seen.iter().map(|timer| (id, timer.clone())).collect();
         }
         // A survey answer is also part of the customer's record.
         for event in &events {

@@ -324,6 +324,29 @@ pub fn timers(workflow: &WorkflowFile, ticket: &Ticket) -> Vec<Timer> {
     out
 }
 
+/// A timer as the store keeps it: its due instant and kind (see [`Timer::kind`]).
+pub type TimerKey = (DateTime<Utc>, String);
+
+/// The timers to arm and to cancel when a ticket goes from `before` (`None`: new) to `after`:
+/// the difference of the timers each needs, plus every timer in `seen` (found due and handed
+/// to a `fire` command) that `after` no longer needs. A timer is only ever cancelled once the
+/// engine has the ticket past it: fired, stopped, paused, or never the ticket's at all.
+pub fn timer_changes(
+    workflow: &WorkflowFile,
+    before: Option<&Ticket>,
+    after: &Ticket,
+    seen: &[TimerKey],
+) -> (Vec<TimerKey>, Vec<TimerKey>) {
+    use std::collections::BTreeSet;
+    let keys = |ticket: &Ticket| -> BTreeSet<TimerKey> {
+        timers(workflow, ticket).into_iter().map(|t| (t.due, t.kind())).collect()
+    };
+    let mut had = before.map(keys).unwrap_or_default();
+    had.extend(seen.iter().cloned());
+    let needs = keys(after);
+    (needs.difference(&had).cloned().collect(), had.difference(&needs).cloned().collect())
+}
+
 /// The changes a due timer causes, checked against the ticket as it is at `now`; nothing if
 /// the timer is stale (the clock moved on, paused, or stopped).
 ///

@@ -117,4 +117,24 @@ mod tests {
         assert!(a < b, "one nanosecond apart must sort apart");
         assert_eq!(parse(&a).map(|t| t.due), Some(at(100)));
     }
+
+    #[test]
+    fn old_millisecond_keys_move_rounded_up_to_the_end_of_their_millisecond() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ticket = TicketId(ulid::Ulid::from_parts(7, 7));
+        {
+            let db = sled::open(dir.path()).expect("open");
+            let mut old = 1_800_000_000_123u64.to_be_bytes().to_vec();
+            old.extend_from_slice(&keys::ticket(ticket));
+            old.extend_from_slice(b"first_response/warn");
+            db.open_tree("timers").expect("tree").insert(old, Vec::<u8>::new()).expect("insert");
+            db.flush().expect("flush");
+        }
+        let store = Store::open(&super::super::StoreConfig::new(dir.path())).expect("open");
+        let far = DateTime::from_timestamp_nanos(i64::MAX);
+        let due = store.due_timers(far, 10).expect("due");
+        let expected = DateTime::from_timestamp_nanos(1_800_000_000_123_999_999);
+        assert_eq!(due, vec![DueTimer { due: expected, ticket, kind: "first_response/warn".into() }]);
+        assert!(store.db.open_tree("timers").expect("tree").is_empty(), "the old tree is emptied");
+    }
 }
