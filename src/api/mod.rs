@@ -6,7 +6,8 @@
 //! - [`customers`]: customers and their history;
 //! - [`workflows`]: definitions, versions, diagrams, reload;
 //! - [`people`]: role members, their availability and open load;
-//! - [`system`]: health, metrics, tokens.
+//! - [`system`]: health, metrics, who am I;
+//! - [`tokens`]: make, list and revoke API tokens.
 //!
 //! The OpenAPI document is generated from the handlers (`GET /openapi.json`, browsable at
 //! `GET /docs`), so it cannot drift from the routes.
@@ -19,6 +20,7 @@ pub mod problem;
 pub mod survey;
 pub mod system;
 pub mod tickets;
+pub mod tokens;
 pub mod workflows;
 
 use std::collections::HashMap;
@@ -163,6 +165,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(workflows::routes())
         .merge(people::routes())
         .merge(system::routes())
+        .merge(tokens::routes())
         .merge(outbox::routes())
         .merge(survey::routes())
 }

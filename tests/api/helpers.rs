@@ -135,6 +135,11 @@ impl TestApp {
         User { person: person.into(), token, client: self.client.clone(), address: self.address.clone() }
     }
 
+    /// Whoever holds `token` (minted by the test itself).
+    pub fn holder(&self, person: &str, token: &str) -> User {
+        User { person: person.into(), token: token.into(), client: self.client.clone(), address: self.address.clone() }
+    }
+
     /// A member of staff (RACI applies).
     pub async fn agent(&self, person: &str) -> User {
         self.user("agent", person).await
@@ -216,6 +221,11 @@ impl User {
     /// `PUT path` with a JSON body.
     pub async fn put(&self, path: &str, body: Value) -> Response {
         self.request(Method::PUT, path).json(&body).send().await.expect("PUT answered")
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path).send().await.expect("DELETE answered")
     }
 
     /// Opens a ticket, expecting 201; returns the ticket.

@@ -10,6 +10,9 @@ mod listing;
 mod mail;
 mod openapi;
 mod people;
+#[path = "../support/server.rs"]
+#[allow(dead_code)]
+mod server;
 #[path = "../support/smtp.rs"]
 #[allow(dead_code)]
 mod smtp;
