@@ -7,7 +7,8 @@
 //! - [`workflows`]: definitions, versions, diagrams, reload;
 //! - [`people`]: role members, their availability and open load;
 //! - [`system`]: health, metrics, who am I;
-//! - [`tokens`]: make, list and revoke API tokens.
+//! - [`tokens`]: make, list and revoke API tokens;
+//! - [`scope`]: which tickets and customers a caller may read.
 //!
 //! The OpenAPI document is generated from the handlers (`GET /openapi.json`, browsable at
 //! `GET /docs`), so it cannot drift from the routes.
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod outbox;
 pub mod people;
 pub mod problem;
+pub mod scope;
 pub mod survey;
 pub mod system;
 pub mod tickets;

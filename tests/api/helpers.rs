@@ -89,6 +89,34 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A second workflow beside the bundled one, for read scoping: `warranty` (tickets `WA-n`),
+/// whose only role, `clerk`, has wendy and navid (navid is also a technician of
+/// `after-sales`; wendy has no role there).
+pub const WARRANTY_WORKFLOW: &str = r#"
+id = "warranty"
+name = "Warranty claims (test fixture)"
+ticket_prefix = "WA"
+priorities = ["normal", "high"]
+
+[roles]
+clerk = ["wendy@example.com", "navid@example.com"]
+
+[stages.claim]
+raci = { responsible = "clerk" }
+transitions = [{ name = "settle", to = "settled" }]
+
+[stages.settled]
+terminal = true
+"#;
+
+/// Starts the server with the bundled workflow and [`WARRANTY_WORKFLOW`].
+pub async fn spawn_app_with_warranty() -> TestApp {
+    spawn_app_with(|config| {
+        std::fs::write(config.workflows.join("warranty.toml"), WARRANTY_WORKFLOW).expect("write the workflow");
+    })
+    .await
+}
+
 fn copy_project_folder(name: &str, to: &Path) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
     let to = to.join(name);
