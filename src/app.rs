@@ -81,12 +81,7 @@ impl Application {
                 .ok()
                 .and_then(|bytes| bytes.try_into().ok())
                 .ok_or_else(|| StartError::Config(format!("token of {} has a bad sha256", token.person)))?;
-            let record = TokenRecord {
-                id: hex::encode(&digest[..6]),
-                person: token.person.clone(),
-                role: token.role,
-                created_at: clock.now(),
-            };
+            let record = TokenRecord::new(hex::encode(&digest[..6]), token.person.clone(), token.role, clock.now());
             config_tokens.insert(digest, record);
         }
         let (writer, writer_thread) = Writer::start(registry.clone(), clock.clone());
@@ -185,7 +180,7 @@ fn first_admin_token(
     if store.has_tokens()? || !no_config_tokens {
         return Ok(None);
     }
-    let (secret, _) = crate::auth::create_token(store, "admin", TokenRole::Admin, clock.now())?;
+    let (secret, _) = crate::auth::create_token(store, "admin", TokenRole::Admin, None, clock.now())?;
     let file = data.join("initial-admin-token");
     if let Err(error) = write_private(&file, &format!("{secret}\n")) {
         tracing::warn!(%error, file = %file.display(), "could not save the initial admin token");

@@ -79,7 +79,36 @@ enum TokenCommand {
         /// admin, agent or integrator.
         #[arg(long)]
         role: TokenRole,
+        /// When it stops working: a time (`2027-01-31T00:00:00Z`) or a duration from now
+        /// (`90d`, `12h`) [default: never].
+        #[arg(long, value_parser = parse_expiry)]
+        expires: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Revoke a token at once (a running server has `DELETE /v1/tokens/{id}`).
+    Revoke {
+        /// Data folder of the server.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// The token's id, as `token list` shows it.
+        id: String,
+    },
+    /// List the tokens: id, person, role, created, expires, last used, revoked.
+    List {
+        /// Data folder of the server.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+/// An expiry given on the command line: an RFC 3339 time, or a duration from now.
+fn parse_expiry(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.to_utc());
+    }
+    let duration = humantime::parse_duration(text)
+        .map_err(|_| format!("\"{text}\" is neither a time like 2027-01-31T00:00:00Z nor a duration like 90d"))?;
+    let duration = chrono::Duration::from_std(duration).map_err(|e| e.to_string())?;
+    chrono::Utc::now().checked_add_signed(duration).ok_or_else(|| format!("\"{text}\" is too far ahead"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -91,7 +120,11 @@ enum Format {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { listen, data, workflows, config } => serve(config, Overrides { listen, data, workflows }),
-        Command::Token { command: TokenCommand::Create { data, person, role } } => create_token(&data, &person, role),
+        Command::Token { command: TokenCommand::Create { data, person, role, expires } } => {
+            create_token(&data, &person, role, expires)
+        }
+        Command::Token { command: TokenCommand::Revoke { data, id } } => revoke_token(&data, &id),
+        Command::Token { command: TokenCommand::List { data } } => list_tokens(&data),
         Command::Validate { paths, format } => {
             let paths = if paths.is_empty() { vec![PathBuf::from("workflows")] } else { paths };
             validate(&workflow::load_paths(&paths), format)
@@ -244,19 +277,36 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
     })
 }
 
-fn create_token(data: &std::path::Path, person: &str, role: TokenRole) -> ExitCode {
-    let store = match Store::open(&StoreConfig::new(data)) {
-        Ok(store) => store,
+/// Opens the database for a `token` command, or says why not.
+fn open_store(data: &std::path::Path) -> Option<Store> {
+    match Store::open(&StoreConfig::new(data)) {
+        Ok(store) => Some(store),
         Err(error) => {
             eprintln!("afterdesk: cannot open the database in {}: {error}", data.display());
-            eprintln!("(is the server running? stop it, or use POST /v1/tokens with an admin token)");
-            return ExitCode::FAILURE;
+            eprintln!("(is the server running? stop it, or use the /v1/tokens API with an admin token)");
+            None
         }
-    };
-    match afterdesk::auth::create_token(&store, person, role, chrono::Utc::now()) {
+    }
+}
+
+fn create_token(
+    data: &std::path::Path,
+    person: &str,
+    role: TokenRole,
+    expires: Option<chrono::DateTime<chrono::Utc>>,
+) -> ExitCode {
+    let now = chrono::Utc::now();
+    if expires.is_some_and(|at| at <= now) {
+        eprintln!("afterdesk: --expires must be in the future");
+        return ExitCode::FAILURE;
+    }
+    let Some(store) = open_store(data) else { return ExitCode::FAILURE };
+    match afterdesk::auth::create_token(&store, person, role, expires, now) {
         Ok((secret, record)) => {
             println!("{secret}");
-            eprintln!("token {} for {} ({:?}); it is shown only now", record.id, record.person, record.role);
+            let until =
+                record.expires_at.map_or("never expires".to_string(), |at| format!("expires {}", at.to_rfc3339()));
+            eprintln!("token {} for {} ({:?}, {until}); it is shown only now", record.id, record.person, record.role);
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -264,4 +314,46 @@ fn create_token(data: &std::path::Path, person: &str, role: TokenRole) -> ExitCo
             ExitCode::FAILURE
         }
     }
+}
+
+fn revoke_token(data: &std::path::Path, id: &str) -> ExitCode {
+    let Some(store) = open_store(data) else { return ExitCode::FAILURE };
+    let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    match afterdesk::auth::revoke(&store, &std::collections::HashMap::new(), id, &by, chrono::Utc::now()) {
+        Ok(record) => {
+            let at = record.revoked_at.map(|at| at.to_rfc3339()).unwrap_or_default();
+            println!("token {} of {} ({:?}) is revoked (since {at})", record.id, record.person, record.role);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("afterdesk: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list_tokens(data: &std::path::Path) -> ExitCode {
+    let Some(store) = open_store(data) else { return ExitCode::FAILURE };
+    let tokens = match store.tokens() {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            eprintln!("afterdesk: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let time = |at: Option<chrono::DateTime<chrono::Utc>>| at.map_or("-".to_string(), |at| at.to_rfc3339());
+    println!("id\tperson\trole\tcreated\texpires\tlast used\trevoked");
+    for t in tokens {
+        println!(
+            "{}\t{}\t{:?}\t{}\t{}\t{}\t{}",
+            t.id,
+            t.person,
+            t.role,
+            t.created_at.to_rfc3339(),
+            time(t.expires_at),
+            time(t.last_used_at),
+            time(t.revoked_at)
+        );
+    }
+    ExitCode::SUCCESS
 }

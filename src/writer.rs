@@ -18,7 +18,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use ulid::Ulid;
 
 use crate::clock::Clock;
-use crate::engine::customer::{PastTicket, Satisfaction};
+use crate::engine::customer::{CustomerEvent, CustomerEventKind, FieldChange, PastTicket, Satisfaction};
 use crate::engine::{
     Actor, Change, Command, Context, Customer, CustomerId, CustomerInput, EngineError, Event, FieldProblem, History,
     OpenTicket, Relation, Ticket, TicketId, forms, stamp,
@@ -108,7 +108,7 @@ pub struct CommandRequest {
 enum Job {
     Open(Box<OpenRequest>, oneshot::Sender<Result<Outcome, WriteError>>),
     Command(CommandRequest, oneshot::Sender<Result<Outcome, WriteError>>),
-    Customer(CustomerInput, oneshot::Sender<Result<(Customer, bool), WriteError>>),
+    Customer(Box<(CustomerInput, Actor)>, oneshot::Sender<Result<(Customer, bool), WriteError>>),
     Availability(Box<AvailabilityRequest>, oneshot::Sender<Result<Availability, WriteError>>),
 }
 
@@ -232,11 +232,11 @@ impl Writer {
         rx.await.map_err(|_| WriteError::Stopped)?
     }
 
-    /// Creates a customer, or updates the one with the same email or external id; returns it
-    /// and whether it was created.
-    pub async fn save_customer(&self, input: CustomerInput) -> Result<(Customer, bool), WriteError> {
+    /// Creates a customer, or updates the one with the same email or external id, as `actor`;
+    /// returns it and whether it was created.
+    pub async fn save_customer(&self, input: CustomerInput, actor: Actor) -> Result<(Customer, bool), WriteError> {
         let (tx, rx) = oneshot::channel();
-        self.queue.send(Job::Customer(input, tx)).await.map_err(|_| WriteError::Stopped)?;
+        self.queue.send(Job::Customer(Box::new((input, actor)), tx)).await.map_err(|_| WriteError::Stopped)?;
         rx.await.map_err(|_| WriteError::Stopped)?
     }
 
@@ -287,6 +287,7 @@ struct Group {
     events: Vec<Event>,
     customers: HashMap<CustomerId, Customer>,
     customer_keys: HashMap<Vec<u8>, CustomerId>,
+    customer_events: Vec<CustomerEvent>,
     numbers: HashMap<String, TicketId>,
     sequences: HashMap<String, u64>,
     idempotency: HashMap<Vec<u8>, (TicketId, Vec<u8>)>,
@@ -305,6 +306,7 @@ impl Group {
             tickets: self.order.iter().filter_map(|id| tickets.remove(id)).collect(),
             customers: self.customers.into_values().collect(),
             customer_keys: self.customer_keys.into_iter().collect(),
+            customer_events: self.customer_events,
             numbers: self.numbers.into_iter().collect(),
             sequences: self.sequences.into_iter().collect(),
             idempotency: self.idempotency.into_iter().map(|(key, (id, digest))| (key, id, digest)).collect(),
@@ -319,12 +321,22 @@ impl Group {
     }
 }
 
+/// The customer of a request, found or made: the record, the lookup keys to (re)write, whether
+/// it is new, and the fields that changed.
+struct FoundCustomer {
+    customer: Customer,
+    keys: Vec<Vec<u8>>,
+    created: bool,
+    changes: Vec<FieldChange>,
+}
+
 /// A change set of one request, applied to the group only when the request succeeds.
 #[derive(Default)]
 struct Pending {
     tickets: Vec<Ticket>,
     events: Vec<Event>,
     customer: Option<(Customer, Vec<Vec<u8>>)>,
+    customer_events: Vec<CustomerEvent>,
     numbers: Vec<(String, TicketId, String, u64)>,
     idempotency: Option<(Vec<u8>, TicketId, Vec<u8>)>,
     turns: Vec<(String, String, u64)>,
@@ -421,7 +433,9 @@ impl State {
             replies.push(match job {
                 Job::Open(request, tx) => Reply::Ticket(tx, guarded(|| self.open(&mut group, &request))),
                 Job::Command(request, tx) => Reply::Ticket(tx, guarded(|| self.command(&mut group, &request))),
-                Job::Customer(input, tx) => Reply::Customer(tx, guarded(|| self.customer(&mut group, &input))),
+                Job::Customer(request, tx) => {
+                    Reply::Customer(tx, guarded(|| self.customer(&mut group, &request.0, &request.1)))
+                }
                 Job::Availability(request, tx) => {
                     Reply::Person(tx, guarded(|| self.availability(&mut group, &request)))
                 }
@@ -539,6 +553,7 @@ impl State {
             }
             group.customers.insert(customer.id, customer);
         }
+        group.customer_events.extend(pending.customer_events);
         for (number, id, workflow, sequence) in pending.numbers {
             group.numbers.insert(number, id);
             self.sequences.insert(workflow.clone(), sequence);
@@ -562,13 +577,17 @@ impl State {
     }
 
     /// Finds or creates the customer of a request (by id, email, then external id), filling in
-    /// details the record lacks. Returns the customer and the lookup keys to (re)write.
+    /// details the record lacks. Returns the customer, the lookup keys to (re)write, whether it
+    /// was created, and the fields changed. Changing an existing customer needs the engine's
+    /// leave ([`crate::engine::customer::may_change`]): refused on an update; on a ticket's
+    /// opening (`update` false), the details are just not filled in.
     fn find_or_create_customer(
         &self,
         group: &Group,
         input: &CustomerInput,
         update: bool,
-    ) -> Result<(Customer, Vec<Vec<u8>>, bool), WriteError> {
+        actor: &Actor,
+    ) -> Result<FoundCustomer, WriteError> {
         let now = self.clock.now();
         let mut problems = validate_customer(input);
         if !problems.is_empty() {
@@ -602,6 +621,11 @@ impl State {
             }
         };
         let created = existing.is_none();
+        // An update of an existing customer (even one changing nothing: it answers with the
+        // record) is only for those who may change it.
+        if update && let Some(existing) = &existing {
+            self.may_change_customer(group, actor, existing)??;
+        }
         let mut customer = existing.unwrap_or_else(|| Customer {
             id: CustomerId(Ulid::from_datetime(now.into())),
             name: String::new(),
@@ -638,6 +662,10 @@ impl State {
             customer.name =
                 customer.email.as_deref().and_then(|e| e.split('@').next()).unwrap_or("customer").to_string();
         }
+        // A ticket's opening fills in details only for those who may change the customer.
+        if !update && !created && customer != before && self.may_change_customer(group, actor, &before)?.is_err() {
+            customer = before.clone();
+        }
         let mut lookup = Vec::new();
         if created || customer != before {
             customer.updated_at = now;
@@ -669,12 +697,67 @@ impl State {
             }
         }
         let changed = created || customer != before;
-        Ok((customer, if changed { lookup } else { Vec::new() }, created))
+        let changes = crate::engine::customer::changes((!created).then_some(&before), &customer);
+        Ok(FoundCustomer { customer, keys: if changed { lookup } else { Vec::new() }, created, changes })
     }
 
-    fn customer(&mut self, group: &mut Group, input: &CustomerInput) -> Result<(Customer, bool), WriteError> {
-        let (customer, keys, created) = self.find_or_create_customer(group, input, true)?;
-        let pending = Pending { customer: Some((customer.clone(), keys)), ..Pending::default() };
+    /// Whether `actor` may change `customer`, asked of the engine with the customer's open
+    /// tickets as the group sees them.
+    fn may_change_customer(
+        &self,
+        group: &Group,
+        actor: &Actor,
+        customer: &Customer,
+    ) -> Result<Result<(), EngineError>, WriteError> {
+        let mut ids = self.store.customer_tickets(customer.id)?;
+        let in_group = group.tickets.iter().filter(|(_, write)| write.after.customer == customer.id);
+        ids.extend(in_group.map(|(id, _)| *id).filter(|id| !ids.contains(id)).collect::<Vec<_>>());
+        let mut open = Vec::new();
+        for id in ids {
+            if let Some(ticket) = self.load(group, id)?
+                && ticket.customer == customer.id
+                && !ticket.status.is_finished()
+                && let Some(workflow) = self.registry.version(&ticket.workflow, &ticket.version)?
+            {
+                open.push((ticket, workflow));
+            }
+        }
+        let open: Vec<_> = open.iter().map(|(ticket, workflow)| (ticket, &workflow.definition)).collect();
+        Ok(crate::engine::customer::may_change(actor, customer, &open))
+    }
+
+    /// The entry of the customer's audit trail for `changes` (none if nothing changed).
+    fn customer_event(
+        &mut self,
+        customer: &Customer,
+        actor: &Actor,
+        kind: CustomerEventKind,
+        changes: Vec<FieldChange>,
+        ticket: Option<TicketId>,
+    ) -> Option<CustomerEvent> {
+        if changes.is_empty() {
+            return None;
+        }
+        let at = self.clock.now();
+        let id = keys::next_ulid(&mut self.ids, at);
+        Some(CustomerEvent { id, customer: customer.id, at, actor: actor.clone(), kind, changes, ticket })
+    }
+
+    fn customer(
+        &mut self,
+        group: &mut Group,
+        input: &CustomerInput,
+        actor: &Actor,
+    ) -> Result<(Customer, bool), WriteError> {
+        let FoundCustomer { customer, keys, created, changes } =
+            self.find_or_create_customer(group, input, true, actor)?;
+        let kind = if created { CustomerEventKind::Created } else { CustomerEventKind::Updated };
+        let event = self.customer_event(&customer, actor, kind, changes, None);
+        let pending = Pending {
+            customer: Some((customer.clone(), keys)),
+            customer_events: event.into_iter().collect(),
+            ..Pending::default()
+        };
         self.apply(group, pending)?;
         Ok((customer, created))
     }
@@ -712,12 +795,15 @@ impl State {
                 format!("unknown workflow \"{}\"; workflows: {}", request.ticket.workflow, known.join(", ")),
             )])
         })?;
-        let (customer, customer_keys, _) = self.find_or_create_customer(group, &request.ticket.customer, false)?;
+        let FoundCustomer { customer, keys: customer_keys, created, changes } =
+            self.find_or_create_customer(group, &request.ticket.customer, false, &request.actor)?;
         let history = self.history(group, customer.id, None, now - repeat_window(&workflow))?;
         let mut pending = Pending::default();
         let sequence = self.next_sequence(group, &pending, workflow.id())?;
         let number = format!("{}-{sequence}", ticket_prefix(&workflow));
         let id = TicketId(keys::next_ulid(&mut self.ids, now));
+        let kind = if created { CustomerEventKind::Created } else { CustomerEventKind::FilledIn };
+        pending.customer_events.extend(self.customer_event(&customer, &request.actor, kind, changes, Some(id)));
         let team = self.team.team(&self.store, &workflow, now)?;
         let ctx = Context {
             workflow: &workflow,

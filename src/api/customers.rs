@@ -1,5 +1,9 @@
-//! `/v1/customers`: create or update a customer, find customers, and read one customer with all
-//! their tickets, so nobody asks a customer to explain twice.
+//! `/v1/customers`: create or update a customer, find customers, read one customer with all
+//! their tickets (so nobody asks a customer to explain twice), and a customer's audit trail.
+//!
+//! Reads follow the caller's [`ReadScope`]: an agent finds and reads only customers of the
+//! workflows they hold a role in, and sees only those workflows' tickets of them. Who may
+//! change an existing customer is the engine's call, made in the writer.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,12 +18,17 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::problem::{ApiError, Problem};
-use crate::engine::{Customer, CustomerId, CustomerInput, EngineError, Status};
+use super::scope::ReadScope;
+use crate::engine::customer::CustomerEvent;
+use crate::engine::{Customer, CustomerId, CustomerInput, EngineError, FieldProblem, Status};
 use crate::writer::WriteError;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(save_customer, search_customers)).routes(routes!(get_customer))
+    OpenApiRouter::new()
+        .routes(routes!(save_customer, search_customers))
+        .routes(routes!(get_customer))
+        .routes(routes!(customer_events))
 }
 
 /// One of a customer's tickets, in short.
@@ -53,19 +62,27 @@ pub struct CustomerBody {
     pub tickets: Vec<TicketSummary>,
 }
 
-/// Create a customer, or update the one with the same email or external id.
+/// Create a customer, or update the one with the same email, external id or `id`.
+///
+/// Anybody with a token may create a customer. Changing an existing one (or reading it back
+/// this way) needs an administrator, an integration, or an agent working one of the customer's
+/// open tickets (its assignee, or of its stage's responsible or accountable role); others get
+/// 403. Every change is an entry of the customer's trail (`GET /v1/customers/{id}/events`).
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerInput,
     responses((status = 201, description = "Created", body = Customer,
                headers(("Location" = String, description = "The customer's URL"))),
               (status = 200, description = "Updated", body = Customer),
+              (status = 403, description = "The caller may not change this customer", body = Problem,
+               content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn save_customer(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiJson(input): ApiJson<CustomerInput>,
 ) -> Result<Response, ApiError> {
-    let (customer, created) = state.writer.save_customer(input).await.map_err(|error| match error {
+    let saved = state.writer.save_customer(input, caller.actor()).await;
+    let (customer, created) = saved.map_err(|error| match error {
         // The writer names fields as they sit in a ticket's `customer` object; this body is the
         // customer itself, so `customer.email` is `email` here.
         WriteError::Engine(EngineError::Invalid(mut problems)) => {
@@ -96,15 +113,16 @@ async fn save_customer(
     security(("bearer" = [])))]
 async fn get_customer(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CustomerBody>, ApiError> {
-    let not_found = || ApiError::not_found(format!("customer {id} not found"));
-    let customer_id: CustomerId = id.parse().map_err(|_| not_found())?;
-    let customer = state.store.customer(customer_id)?.ok_or_else(not_found)?;
+    let scope = ReadScope::of(&caller, &state.registry);
+    let customer = readable_customer(&state, &scope, &id)?;
     let mut tickets = Vec::new();
-    for ticket_id in state.store.customer_tickets(customer_id)?.into_iter().rev() {
-        if let Some(t) = state.store.ticket(ticket_id)? {
+    for ticket_id in state.store.customer_tickets(customer.id)?.into_iter().rev() {
+        if let Some(t) = state.store.ticket(ticket_id)?
+            && scope.sees(&t.workflow)
+        {
             tickets.push(TicketSummary {
                 id: t.id.to_string(),
                 number: t.number,
@@ -118,6 +136,72 @@ async fn get_customer(
         }
     }
     Ok(Json(CustomerBody { customer, tickets }))
+}
+
+/// The customer `id` names, if the caller may read them: one out of scope is not found, like
+/// one that does not exist.
+fn readable_customer(state: &AppState, scope: &ReadScope, id: &str) -> Result<Customer, ApiError> {
+    let not_found = || {
+        ApiError::not_found(format!("customer {id} not found"))
+            .with_errors(vec![FieldProblem::new("id", "no such customer")])
+    };
+    let customer_id: CustomerId = id.parse().map_err(|_| not_found())?;
+    let customer = state.store.customer(customer_id)?.ok_or_else(not_found)?;
+    if !scope.sees_customer(&state.store, customer_id)? {
+        return Err(not_found());
+    }
+    Ok(customer)
+}
+
+/// Paging of a customer's trail.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<usize>,
+}
+
+/// A page of a customer's audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerEventPage {
+    /// The changes, oldest first.
+    pub items: Vec<CustomerEvent>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A customer's audit trail: every change to the record (created, updated, details filled in
+/// from a ticket), with who made it, when, and each field's old and new value; oldest first.
+#[utoipa::path(get, path = "/v1/customers/{id}/events", tag = "customers",
+    params(("id" = String, Path, description = "Customer id"), EventsQuery),
+    responses((status = 200, body = CustomerEventPage),
+              (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn customer_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> Result<Json<CustomerEventPage>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_field("limit", "must be between 1 and 500"));
+    }
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            ulid::Ulid::from_string(c)
+                .map_err(|_| ApiError::bad_field("cursor", "is not a cursor from a previous page"))
+        })
+        .transpose()?;
+    let customer = readable_customer(&state, &ReadScope::of(&caller, &state.registry), &id)?;
+    let (items, next) = state.store.customer_events(customer.id, cursor, limit)?;
+    Ok(Json(CustomerEventPage { items, next_cursor: next.map(|id| id.to_string()) }))
 }
 
 /// Search parameters.
@@ -138,12 +222,13 @@ pub struct CustomerList {
     pub items: Vec<Customer>,
 }
 
-/// Find customers by name, email, phone or external id.
+/// Find customers by name, email, phone or external id (agents: among the customers of the
+/// workflows they hold a role in).
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(SearchQuery),
     responses((status = 200, body = CustomerList)), security(("bearer" = [])))]
 async fn search_customers(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<CustomerList>, ApiError> {
     let limit = query.limit.unwrap_or(20);
@@ -152,8 +237,11 @@ async fn search_customers(
     }
     let store = state.store.clone();
     let q = query.q.unwrap_or_default();
-    let items = tokio::task::spawn_blocking(move || store.search_customers(&q, limit))
-        .await
-        .map_err(|e| ApiError::internal(&e))??;
+    let scope = ReadScope::of(&caller, &state.registry);
+    let items = tokio::task::spawn_blocking(move || {
+        store.search_customers(&q, limit, |customer| scope.sees_customer(&store, customer.id))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
     Ok(Json(CustomerList { items }))
 }

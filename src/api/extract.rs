@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::problem::ApiError;
+use crate::auth::AuthError;
 use crate::engine::{Actor, FieldProblem};
 use crate::store::tokens::{TokenRecord, TokenRole};
 
@@ -53,14 +54,22 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("use the Bearer scheme: `Authorization: Bearer adk_...`"))?;
-        let digest = crate::auth::digest(secret);
-        if let Some(record) = state.config_tokens.get(&digest) {
-            return Ok(Self(record.clone()));
+        let (store, configured, now) = (state.store.clone(), state.config_tokens.clone(), state.clock.now());
+        let secret = secret.to_string();
+        let checked = tokio::task::spawn_blocking(move || crate::auth::authenticate(&store, &configured, &secret, now))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        match checked {
+            Ok(record) => Ok(Self(record)),
+            Err(AuthError::Store(error)) => Err(error.into()),
+            Err(AuthError::Expired { at }) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token-expired",
+                "Token expired",
+                format!("this token expired at {}; ask an administrator for a new one", at.to_rfc3339()),
+            )),
+            Err(other) => Err(ApiError::unauthorized(other.to_string())),
         }
-        let store = state.store.clone();
-        let record =
-            tokio::task::spawn_blocking(move || store.token(&digest)).await.map_err(|e| ApiError::internal(&e))??;
-        record.map(Self).ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
     }
 }
 

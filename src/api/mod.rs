@@ -6,7 +6,9 @@
 //! - [`customers`]: customers and their history;
 //! - [`workflows`]: definitions, versions, diagrams, reload;
 //! - [`people`]: role members, their availability and open load;
-//! - [`system`]: health, metrics, tokens.
+//! - [`system`]: health, metrics, who am I;
+//! - [`tokens`]: make, list and revoke API tokens;
+//! - [`scope`]: which tickets and customers a caller may read.
 //!
 //! The OpenAPI document is generated from the handlers (`GET /openapi.json`, browsable at
 //! `GET /docs`), so it cannot drift from the routes.
@@ -16,9 +18,11 @@ pub mod extract;
 pub mod outbox;
 pub mod people;
 pub mod problem;
+pub mod scope;
 pub mod survey;
 pub mod system;
 pub mod tickets;
+pub mod tokens;
 pub mod workflows;
 
 use std::collections::HashMap;
@@ -163,6 +167,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(workflows::routes())
         .merge(people::routes())
         .merge(system::routes())
+        .merge(tokens::routes())
         .merge(outbox::routes())
         .merge(survey::routes())
 }

@@ -4,7 +4,7 @@
 //! Every answer carrying a ticket has its revision as `ETag`; `If-Match` makes a command
 //! conditional (412 when the ticket has moved on).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::extract::State;
@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, IfMatch};
 use super::problem::{ApiError, Problem};
+use super::scope::ReadScope;
 use crate::engine::{Command, EngineError, Event, FieldProblem, OpenTicket, Relation, Status, Ticket, TicketId};
 use crate::store::ListFilter;
 use crate::writer::{CommandRequest, OpenRequest, Outcome, WriteError};
@@ -207,12 +208,25 @@ async fn open_ticket(
     security(("bearer" = [])))]
 async fn get_ticket(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let ticket_id = find_ticket(&state, &id, "id")?;
-    let ticket = state.store.ticket(ticket_id)?.ok_or_else(|| ApiError::not_found(format!("ticket {id} not found")))?;
+    let ticket = readable_ticket(&state, &caller, &id)?;
     Ok(ticket_response(&state, StatusCode::OK, ticket))
+}
+
+/// The ticket `id` names, if the caller may read it: one out of their scope is not found, like
+/// one that does not exist.
+fn readable_ticket(state: &AppState, caller: &Caller, id: &str) -> Result<Ticket, ApiError> {
+    let ticket_id = find_ticket(state, id, "id")?;
+    state
+        .store
+        .ticket(ticket_id)?
+        .filter(|ticket| ReadScope::of(caller, &state.registry).sees(&ticket.workflow))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("ticket {id} not found"))
+                .with_errors(vec![FieldProblem::new("id", "no such ticket")])
+        })
 }
 
 /// The full audit trail of a ticket: every event, oldest first.
@@ -222,11 +236,11 @@ async fn get_ticket(
     security(("bearer" = [])))]
 async fn ticket_events(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<EventList>, ApiError> {
-    let ticket_id = find_ticket(&state, &id, "id")?;
-    Ok(Json(EventList { items: state.store.events(ticket_id)? }))
+    let ticket = readable_ticket(&state, &caller, &id)?;
+    Ok(Json(EventList { items: state.store.events(ticket.id)? }))
 }
 
 /// Filters of `GET /v1/tickets`.
@@ -286,7 +300,7 @@ fn time(field: &str, value: Option<&String>) -> Result<Option<DateTime<Utc>>, Ap
     security(("bearer" = [])))]
 async fn list_tickets(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
@@ -335,6 +349,15 @@ async fn list_tickets(
         created_to: time("created_to", query.created_to.as_ref())?,
         newest_first,
         tag: query.tag.clone(),
+        // Agents list only the workflows they hold a role in.
+        workflows: match ReadScope::of(&caller, &state.registry) {
+            ReadScope::All => None,
+            ReadScope::Workflows(set) => match &query.workflow {
+                Some(workflow) if set.contains(workflow) => None,
+                Some(_) => Some(BTreeSet::new()),
+                None => Some(set),
+            },
+        },
     };
     let store = state.store.clone();
     let page = tokio::task::spawn_blocking(move || store.list(&filter, cursor, limit))

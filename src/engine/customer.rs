@@ -3,10 +3,20 @@
 //! A customer record holds how to reach the person; their tickets are found through the store's
 //! customer index. The history summary ([`History`]) is what the engine needs to flag repeat
 //! requests and what rules see of the customer's past.
+//!
+//! Every change to a record is a [`CustomerEvent`] in the customer's own trail: who, when, and
+//! each field's old and new value ([`changes`]). Who may change an existing customer is
+//! decided by [`may_change`]: administrators, integrations, and agents working one of the
+//! customer's open tickets (so a stranger cannot redirect a customer's mail).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
+
+use super::error::EngineError;
+use super::event::{Actor, ActorKind};
+use super::ticket::{Ticket, TicketId};
+use crate::workflow::model::WorkflowFile;
 
 /// A customer's id: a ULID, so ids sort by creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -178,5 +188,162 @@ impl History {
     /// had one.
     pub fn last_agent(&self) -> Option<&str> {
         self.tickets.iter().find_map(|past| past.assignee.as_deref())
+    }
+}
+
+/// What kind of change a customer event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerEventKind {
+    /// The record was made (by `POST /v1/customers`, or for a ticket opened for someone new).
+    Created,
+    /// Its details were changed with `POST /v1/customers`.
+    Updated,
+    /// Details it lacked were filled in from a ticket opened for the customer.
+    FilledIn,
+}
+
+/// One field of a customer record, before and after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldChange {
+    /// `name`, `email`, `phone`, `external_id` or `vip`.
+    pub field: String,
+    /// The value before (`null`: none, or the record is new).
+    pub old: serde_json::Value,
+    /// The value after (`null`: none).
+    pub new: serde_json::Value,
+}
+
+/// An entry of a customer's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CustomerEvent {
+    /// Id (a ULID: events sort by time).
+    #[schema(value_type = String)]
+    pub id: Ulid,
+    /// The customer.
+    pub customer: CustomerId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: Actor,
+    /// What kind of change.
+    pub kind: CustomerEventKind,
+    /// Each field that changed, with its old and new value.
+    pub changes: Vec<FieldChange>,
+    /// The ticket whose opening made the change, if one did.
+    #[serde(default)]
+    pub ticket: Option<TicketId>,
+}
+
+/// The fields that differ between `before` (`None`: a new record) and `after`.
+pub fn changes(before: Option<&Customer>, after: &Customer) -> Vec<FieldChange> {
+    use serde_json::{Value, json};
+    let fields = |c: &Customer| -> [(&'static str, Value); 5] {
+        [
+            ("name", json!(c.name)),
+            ("email", json!(c.email)),
+            ("phone", json!(c.phone)),
+            ("external_id", json!(c.external_id)),
+            ("vip", json!(c.vip)),
+        ]
+    };
+    let old = before.map(fields);
+    fields(after)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (field, new))| {
+            let old = old.as_ref().map_or(Value::Null, |old| old[i].1.clone());
+            let unchanged = old == new || (before.is_none() && new == json!(false));
+            (!unchanged).then(|| FieldChange { field: field.to_string(), old, new })
+        })
+        .collect()
+}
+
+/// Whether `actor` may change the existing `customer`, given the customer's open tickets with
+/// the workflow (version) each is on: administrators and integrations may; an agent only while
+/// working one of them, i.e. holding a role in its workflow and being its assignee or of the
+/// current stage's responsible or accountable role.
+pub fn may_change(
+    actor: &Actor,
+    customer: &Customer,
+    open_tickets: &[(&Ticket, &WorkflowFile)],
+) -> Result<(), EngineError> {
+    match actor.kind {
+        ActorKind::Admin | ActorKind::Integrator | ActorKind::System => return Ok(()),
+        ActorKind::Customer => {
+            return Err(EngineError::Forbidden("customers may not change customer records".into()));
+        }
+        ActorKind::Agent => {}
+    }
+    let works = |(ticket, workflow): &(&Ticket, &WorkflowFile)| {
+        let mine = super::transition::roles_of(workflow, &actor.id);
+        if ticket.status.is_finished() || mine.is_empty() {
+            return false;
+        }
+        let assignee = ticket.assignee.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&actor.id));
+        let raci = workflow.stages.get(ticket.stage.as_str()).map(|stage| &stage.raci);
+        let has =
+            |role: Option<&crate::workflow::model::Name>| role.is_some_and(|r| mine.contains(&r.get_ref().as_str()));
+        assignee || raci.is_some_and(|raci| has(raci.responsible.as_ref()) || has(raci.accountable.as_ref()))
+    };
+    if open_tickets.iter().any(works) {
+        return Ok(());
+    }
+    Err(EngineError::Forbidden(format!(
+        "only an administrator, an integration, or an agent working one of the customer's open tickets (its \
+         assignee, or of its stage's responsible or accountable role) may change customer {}; {} works none of \
+         their {} open ticket(s)",
+        customer.id,
+        actor.id,
+        open_tickets.iter().filter(|(t, _)| !t.status.is_finished()).count()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sam() -> Customer {
+        let at = DateTime::parse_from_rfc3339("2026-11-23T05:30:00Z").expect("time").to_utc();
+        Customer {
+            id: CustomerId(Ulid::from_parts(1, 1)),
+            name: "Sam".into(),
+            email: Some("sam@example.com".into()),
+            phone: None,
+            external_id: None,
+            vip: false,
+            created_at: at,
+            updated_at: at,
+            satisfaction: Satisfaction::default(),
+        }
+    }
+
+    fn change(field: &str, old: serde_json::Value, new: serde_json::Value) -> FieldChange {
+        FieldChange { field: field.into(), old, new }
+    }
+
+    #[test]
+    fn a_new_record_lists_what_it_was_given_and_a_change_only_what_changed() {
+        use serde_json::{Value, json};
+        let sam = sam();
+        assert_eq!(
+            changes(None, &sam),
+            [change("name", Value::Null, json!("Sam")), change("email", Value::Null, json!("sam@example.com"))]
+        );
+        let mut after = sam.clone();
+        after.phone = Some("+98 912 111 2222".into());
+        after.email = None;
+        after.vip = true;
+        after.updated_at += chrono::Duration::hours(1);
+        after.satisfaction.answers = 1;
+        assert_eq!(
+            changes(Some(&sam), &after),
+            [
+                change("email", json!("sam@example.com"), Value::Null),
+                change("phone", Value::Null, json!("+98 912 111 2222")),
+                change("vip", json!(false), json!(true)),
+            ]
+        );
+        assert_eq!(changes(Some(&sam), &sam), [], "nothing changed, nothing listed");
     }
 }

@@ -13,6 +13,7 @@ use sled::transaction::TransactionError;
 
 use super::outbox::OutboxMessage;
 use super::{Store, StoreError, encode, indexes, keys};
+use crate::engine::customer::CustomerEvent;
 use crate::engine::{Customer, CustomerId, Event, Ticket, TicketId};
 
 /// A ticket as it was in the store before the batch, and as it is after.
@@ -35,6 +36,8 @@ pub struct Batch {
     pub customers: Vec<Customer>,
     /// Lookup keys of customers (email, external id).
     pub customer_keys: Vec<(Vec<u8>, CustomerId)>,
+    /// New entries of customers' audit trails.
+    pub customer_events: Vec<CustomerEvent>,
     /// Human numbers of new tickets.
     pub numbers: Vec<(String, TicketId)>,
     /// Ticket-number counters: workflow → last number.
@@ -61,6 +64,7 @@ impl Batch {
         self.events.is_empty()
             && self.tickets.is_empty()
             && self.customers.is_empty()
+            && self.customer_events.is_empty()
             && self.timers_armed.is_empty()
             && self.timers_removed.is_empty()
             && self.outbox.is_empty()
@@ -84,6 +88,7 @@ enum Tree {
     Outbox = 9,
     OutboxQueue = 10,
     OutboxIndex = 11,
+    CustomerEvents = 12,
 }
 
 type Write = (Tree, Vec<u8>, Option<Vec<u8>>);
@@ -111,6 +116,10 @@ fn writes(batch: &Batch) -> Result<Vec<Write>, StoreError> {
     }
     for (key, id) in &batch.customer_keys {
         out.push((Tree::CustomerKeys, key.clone(), Some(keys::customer(*id).to_vec())));
+    }
+    // Customers' audit trails.
+    for event in &batch.customer_events {
+        out.push((Tree::CustomerEvents, keys::customer_event(event.customer, event.id).to_vec(), Some(encode(event)?)));
     }
     for (number, id) in &batch.numbers {
         out.push((Tree::Numbers, number.as_bytes().to_vec(), Some(keys::ticket(*id).to_vec())));
@@ -171,6 +180,7 @@ impl Store {
             &self.outbox,
             &self.outbox_queue,
             &self.outbox_index,
+            &self.customer_events,
         ];
         trees
             .transaction(|views| {

@@ -9,6 +9,7 @@
 //! | `numbers` | human number, e.g. `AS-1042` | ticket id (16) |
 //! | `customers` | customer id (16) | customer (JSON) |
 //! | `customer_keys` | `email` 0 address (lower-case) / `external` 0 id | customer id (16) |
+//! | `customer_events` | customer id (16) ++ event id (16) | customer event (JSON) |
 //! | `index` | index name 0 value 0 ticket id (16) | empty |
 //! | `workflows` | workflow id 0 version | stored definition (JSON) |
 //! | `meta` | `seq` 0 workflow id | last ticket number (u64 BE) |
@@ -56,6 +57,14 @@ pub fn event(id: TicketId, revision: u64) -> [u8; 24] {
 /// Key of a customer.
 pub fn customer(id: CustomerId) -> [u8; 16] {
     ulid_bytes(id.0)
+}
+
+/// Key of an entry of a customer's audit trail: the customer's events sort by time.
+pub fn customer_event(customer: CustomerId, event: Ulid) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(&ulid_bytes(customer.0));
+    key[16..].copy_from_slice(&ulid_bytes(event));
+    key
 }
 
 /// Key finding a customer by email.

@@ -2,15 +2,19 @@
 //!
 //! Listing walks one secondary index (the most selective filter given) in ticket-id order and
 //! resumes after a cursor, so a page costs the same with ten tickets or ten million; filters
-//! without an index of their own are checked on the tickets that index yields.
+//! without an index of their own are checked on the tickets that index yields. A caller who
+//! may read only some workflows walks those workflows' indexes merged in ticket-id order, so
+//! tickets they cannot see cost nothing.
 
+use std::collections::BTreeSet;
+use std::iter::Peekable;
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
 use super::{Store, StoreError, decode, keys};
-use crate::engine::customer::PastTicket;
+use crate::engine::customer::{CustomerEvent, PastTicket};
 use crate::engine::{Customer, CustomerId, Event, History, Status, Ticket, TicketId};
 
 /// Filters of a ticket list; all given must hold.
@@ -44,12 +48,15 @@ pub struct ListFilter {
     pub newest_first: bool,
     /// Tag (added by hooks).
     pub tag: Option<String>,
+    /// Only tickets of these workflows (the caller's read scope); `None`: any workflow.
+    pub workflows: Option<BTreeSet<String>>,
 }
 
 impl ListFilter {
     fn matches(&self, ticket: &Ticket) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         eq(&self.workflow, &ticket.workflow)
+            && self.workflows.as_ref().is_none_or(|set| set.contains(&ticket.workflow))
             && eq(&self.stage, &ticket.stage)
             && self.status.is_none_or(|s| s == ticket.status)
             && self
@@ -66,6 +73,21 @@ impl ListFilter {
             && self.breached.is_none_or(|b| {
                 b == ticket.slas.values().any(|c| c.is_active() && c.breached_at.is_some())
             })
+    }
+
+    /// The index values to walk (merged in ticket-id order): the filter most likely to be
+    /// selective, or else the workflows of the read scope; `None`: every ticket.
+    fn indexes(&self) -> Option<Vec<(&'static str, String)>> {
+        if self.workflows.as_ref().is_some_and(BTreeSet::is_empty) {
+            return Some(Vec::new());
+        }
+        let one = self.index();
+        match (&self.workflows, &one) {
+            (Some(set), None | Some(("priority" | "status" | "workflow", _))) if self.workflow.is_none() => {
+                Some(set.iter().map(|w| ("workflow", w.clone())).collect())
+            }
+            _ => one.map(|index| vec![index]),
+        }
     }
 
     /// The index to walk: the filter most likely to be selective.
@@ -197,15 +219,46 @@ impl Store {
         Ok(History { tickets })
     }
 
-    /// Customers whose name, email, phone or external id contains `query` (any case).
-    pub fn search_customers(&self, query: &str, limit: usize) -> Result<Vec<Customer>, StoreError> {
+    /// Up to `limit` entries of a customer's audit trail after the event `after` (exclusive),
+    /// oldest first, and the cursor of the next page if there is more.
+    pub fn customer_events(
+        &self,
+        customer: CustomerId,
+        after: Option<Ulid>,
+        limit: usize,
+    ) -> Result<(Vec<CustomerEvent>, Option<Ulid>), StoreError> {
+        let prefix = keys::customer(customer);
+        let start = match after {
+            Some(after) => Bound::Excluded(keys::customer_event(customer, after).to_vec()),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        let mut events = Vec::with_capacity(limit.min(1_000));
+        for item in self.customer_events.range::<Vec<u8>, _>((start, prefix_end(&prefix))) {
+            let (_, bytes) = item?;
+            if events.len() == limit {
+                let next = events.last().map(|e: &CustomerEvent| e.id);
+                return Ok((events, next));
+            }
+            events.push(decode(&bytes, "customer event")?);
+        }
+        Ok((events, None))
+    }
+
+    /// Customers whose name, email, phone or external id contains `query` (any case), and for
+    /// whom `keep` holds (the caller's read scope), up to `limit` of them.
+    pub fn search_customers(
+        &self,
+        query: &str,
+        limit: usize,
+        mut keep: impl FnMut(&Customer) -> Result<bool, StoreError>,
+    ) -> Result<Vec<Customer>, StoreError> {
         let needle = query.trim().to_lowercase();
         let mut found = Vec::new();
         for bytes in self.customers.iter().values() {
             let customer: Customer = decode(&bytes?, "customer")?;
             let hay =
                 [Some(&customer.name), customer.email.as_ref(), customer.phone.as_ref(), customer.external_id.as_ref()];
-            if hay.iter().flatten().any(|text| text.to_lowercase().contains(&needle)) {
+            if hay.iter().flatten().any(|text| text.to_lowercase().contains(&needle)) && keep(&customer)? {
                 found.push(customer);
                 if found.len() >= limit {
                     break;
@@ -217,30 +270,42 @@ impl Store {
 
     /// One page of tickets matching `filter`, after the ticket `after` (exclusive).
     pub fn list(&self, filter: &ListFilter, after: Option<TicketId>, limit: usize) -> Result<Page, StoreError> {
-        let (prefix, tree, by_index) = match filter.index() {
-            Some((name, value)) => (keys::index_prefix(name, &value), &self.index, true),
-            None => (Vec::new(), &self.tickets, false),
-        };
-        let with_id = |ulid: Ulid| {
-            let mut key = prefix.clone();
-            key.extend_from_slice(&keys::ulid_bytes(ulid));
-            key
+        let (prefixes, tree, by_index) = match filter.indexes() {
+            Some(values) => {
+                (values.iter().map(|(name, value)| keys::index_prefix(name, value)).collect(), &self.index, true)
+            }
+            None => (vec![Vec::new()], &self.tickets, false),
         };
         // The id range: the created-time bounds, then the cursor.
         let low = filter.created_from.map(|t| Ulid::from_parts(t.timestamp_millis().max(0) as u64, 0));
         let high = filter.created_to.map(|t| Ulid::from_parts(t.timestamp_millis().max(0) as u64, 0));
-        let mut start = low.map_or(Bound::Included(prefix.clone()), |l| Bound::Included(with_id(l)));
-        let mut end = high.map_or_else(|| prefix_end(&prefix), |h| Bound::Excluded(with_id(h)));
-        if let Some(cursor) = after {
-            if filter.newest_first {
-                end = Bound::Excluded(with_id(cursor.0));
-            } else {
-                start = Bound::Excluded(with_id(cursor.0));
+        let walk = |prefix: Vec<u8>| -> Peekable<Entries<'_>> {
+            let with_id = |ulid: Ulid| {
+                let mut key = prefix.clone();
+                key.extend_from_slice(&keys::ulid_bytes(ulid));
+                key
+            };
+            let mut start = low.map_or(Bound::Included(prefix.clone()), |l| Bound::Included(with_id(l)));
+            let mut end = high.map_or_else(|| prefix_end(&prefix), |h| Bound::Excluded(with_id(h)));
+            if let Some(cursor) = after {
+                if filter.newest_first {
+                    end = Bound::Excluded(with_id(cursor.0));
+                } else {
+                    start = Bound::Excluded(with_id(cursor.0));
+                }
             }
-        }
-        let range = tree.range::<Vec<u8>, _>((start, end));
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            if filter.newest_first { Box::new(range.rev()) } else { Box::new(range) };
+            let range = tree.range::<Vec<u8>, _>((start, end));
+            let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+                if filter.newest_first { Box::new(range.rev()) } else { Box::new(range) };
+            let entries = iter.map(|item| {
+                let (key, value) = item?;
+                let id = keys::ulid_from(&key[key.len().saturating_sub(16)..])
+                    .ok_or_else(|| StoreError::Corrupt { what: "ticket key".into(), reason: "short key".into() })?;
+                Ok((TicketId(id), value))
+            });
+            (Box::new(entries) as Entries<'_>).peekable()
+        };
+        let iter = merged(prefixes.into_iter().map(walk).collect(), filter.newest_first);
         let mut tickets = Vec::with_capacity(limit.min(1_000));
         let mut next = None;
         let mut last_seen = None;
@@ -249,12 +314,11 @@ impl Store {
                 next = last_seen;
                 break;
             }
-            let (key, value) = item?;
+            let (id, value) = item?;
             let ticket: Ticket = if !by_index {
                 decode(&value, "ticket")?
             } else {
-                let Some(id) = keys::ulid_from(&key[key.len().saturating_sub(16)..]) else { continue };
-                let Some(ticket) = self.ticket(TicketId(id))? else { continue };
+                let Some(ticket) = self.ticket(id)? else { continue };
                 ticket
             };
             last_seen = Some(ticket.id);
@@ -279,6 +343,36 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt { what: "ticket key".into(), reason: "not 16 bytes".into() })
         })
     }
+}
+
+/// Index or ticket entries in ticket-id order: the ticket and the entry's value.
+type Entries<'a> = Box<dyn Iterator<Item = Result<(TicketId, sled::IVec), StoreError>> + 'a>;
+
+/// Several walks in ticket-id order merged into one in the same order (each ticket is in one
+/// workflow, so no id comes twice).
+fn merged(mut walks: Vec<Peekable<Entries<'_>>>, newest_first: bool) -> Entries<'_> {
+    if walks.len() == 1
+        && let Some(walk) = walks.pop()
+    {
+        return Box::new(walk);
+    }
+    Box::new(std::iter::from_fn(move || {
+        let mut best: Option<(usize, TicketId)> = None;
+        for (i, walk) in walks.iter_mut().enumerate() {
+            match walk.peek() {
+                None => {}
+                // An error comes out at once.
+                Some(Err(_)) => return walk.next(),
+                Some(Ok((id, _))) => {
+                    let first = best.is_none_or(|(_, best)| if newest_first { *id > best } else { *id < best });
+                    if first {
+                        best = Some((i, *id));
+                    }
+                }
+            }
+        }
+        best.and_then(|(i, _)| walks[i].next())
+    }))
 }
 
 /// The first key after every key starting with `prefix`, as a key.

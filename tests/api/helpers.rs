@@ -89,6 +89,34 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A second workflow beside the bundled one, for read scoping: `warranty` (tickets `WA-n`),
+/// whose only role, `clerk`, has wendy and navid (navid is also a technician of
+/// `after-sales`; wendy has no role there).
+pub const WARRANTY_WORKFLOW: &str = r#"
+id = "warranty"
+name = "Warranty claims (test fixture)"
+ticket_prefix = "WA"
+priorities = ["normal", "high"]
+
+[roles]
+clerk = ["wendy@example.com", "navid@example.com"]
+
+[stages.claim]
+raci = { responsible = "clerk" }
+transitions = [{ name = "settle", to = "settled" }]
+
+[stages.settled]
+terminal = true
+"#;
+
+/// Starts the server with the bundled workflow and [`WARRANTY_WORKFLOW`].
+pub async fn spawn_app_with_warranty() -> TestApp {
+    spawn_app_with(|config| {
+        std::fs::write(config.workflows.join("warranty.toml"), WARRANTY_WORKFLOW).expect("write the workflow");
+    })
+    .await
+}
+
 fn copy_project_folder(name: &str, to: &Path) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
     let to = to.join(name);
@@ -133,6 +161,11 @@ impl TestApp {
         let body = expect_status(response, StatusCode::CREATED).await;
         let token = body["token"].as_str().expect("the answer carries the secret").to_string();
         User { person: person.into(), token, client: self.client.clone(), address: self.address.clone() }
+    }
+
+    /// Whoever holds `token` (minted by the test itself).
+    pub fn holder(&self, person: &str, token: &str) -> User {
+        User { person: person.into(), token: token.into(), client: self.client.clone(), address: self.address.clone() }
     }
 
     /// A member of staff (RACI applies).
@@ -221,6 +254,11 @@ impl User {
     /// `PUT path` with a JSON body.
     pub async fn put(&self, path: &str, body: Value) -> Response {
         self.request(Method::PUT, path).json(&body).send().await.expect("PUT answered")
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path).send().await.expect("DELETE answered")
     }
 
     /// Opens a ticket, expecting 201; returns the ticket.

@@ -1,12 +1,15 @@
 //! `GET /v1/tickets`: every filter, the order, and cursor pagination (`next_cursor` and the
-//! `Link` header), each ticket exactly once across the pages.
+//! `Link` header), each ticket exactly once across the pages; agents list and read only the
+//! tickets of the workflows they hold a role in.
 
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, User, encode, expect_status, header, new_ticket, spawn_app};
+use crate::helpers::{
+    TestApp, User, encode, expect_problem, expect_status, header, new_ticket, spawn_app, spawn_app_with_warranty,
+};
 
 fn hours(n: i64) -> chrono::Duration {
     chrono::Duration::hours(n)
@@ -223,5 +226,78 @@ async fn unassigned_means_the_same_whichever_filter_comes_with_it() {
     assert_eq!(numbers(&admin, "unassigned=true").await, ["AS-1", "AS-2", "AS-3", "AS-4", "AS-5", "AS-7"]);
     assert_eq!(numbers(&admin, &format!("unassigned=true&customer={pat}")).await, ["AS-7"]);
     assert_eq!(numbers(&admin, "unassigned=true&workflow=after-sales&stage=cancelled").await, Vec::<String>::new());
+    app.stop().await;
+}
+
+/// The numbers of every page of `GET /v1/tickets?{query}&limit={limit}`, following the cursor.
+async fn pages(user: &User, query: &str, limit: usize) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/tickets?{query}&limit={limit}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = expect_status(user.get(&path).await, StatusCode::OK).await;
+        let items = page["items"].as_array().expect("items");
+        pages.push(items.iter().map(|t| t["number"].as_str().expect("number").to_string()).collect());
+        match page.get("next_cursor").and_then(Value::as_str) {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return pages,
+        }
+    }
+}
+
+#[tokio::test]
+async fn agents_list_and_read_only_the_tickets_of_their_workflows() {
+    let app = spawn_app_with_warranty().await;
+    let admin = app.admin();
+    let web = app.integrator("web-form").await;
+    let omid = app.agent("omid@example.com").await; // after-sales only
+    let wendy = app.agent("wendy@example.com").await; // warranty only
+    let navid = app.agent("navid@example.com").await; // both
+    let mallory = app.agent("mallory@example.com").await; // none
+    // One ticket a minute, the two workflows taking turns: AS-1, WA-1, AS-2, WA-2, AS-3, WA-3.
+    for n in 1..=3 {
+        for workflow in ["after-sales", "warranty"] {
+            let mut body = new_ticket(&format!("Ticket {n}"), &format!("c{n}@example.com"));
+            body["workflow"] = json!(workflow);
+            admin.open(body).await;
+            app.advance(chrono::Duration::minutes(1));
+        }
+    }
+    admin.transition("WA-3", "settle").await;
+    let all = ["AS-1", "WA-1", "AS-2", "WA-2", "AS-3", "WA-3"];
+
+    assert_eq!(numbers(&admin, "").await, all);
+    assert_eq!(numbers(&web, "").await, all);
+    assert_eq!(numbers(&omid, "").await, ["AS-1", "AS-2", "AS-3"]);
+    assert_eq!(numbers(&omid, "workflow=after-sales").await, ["AS-1", "AS-2", "AS-3"]);
+    assert_eq!(numbers(&omid, "workflow=warranty").await, Vec::<String>::new());
+    assert_eq!(numbers(&omid, "status=open&order=newest").await, ["AS-3", "AS-2", "AS-1"]);
+    assert_eq!(numbers(&wendy, "").await, ["WA-1", "WA-2", "WA-3"]);
+    assert_eq!(numbers(&wendy, "status=closed").await, ["WA-3"]);
+    assert_eq!(numbers(&mallory, "").await, Vec::<String>::new());
+    assert_eq!(numbers(&mallory, "workflow=after-sales").await, Vec::<String>::new());
+
+    // An agent of both workflows pages through both, in order, each ticket once.
+    assert_eq!(pages(&navid, "", 2).await, [["AS-1", "WA-1"], ["AS-2", "WA-2"], ["AS-3", "WA-3"]]);
+    assert_eq!(pages(&navid, "order=newest", 4).await, [vec!["WA-3", "AS-3", "WA-2", "AS-2"], vec!["WA-1", "AS-1"]]);
+    assert_eq!(pages(&navid, "status=open", 3).await, [vec!["AS-1", "WA-1", "AS-2"], vec!["WA-2", "AS-3"]]);
+    assert_eq!(pages(&omid, "", 2).await, [vec!["AS-1", "AS-2"], vec!["AS-3"]]);
+
+    // A ticket out of scope is not found, like one that does not exist; in scope it is read.
+    for user in [&omid, &mallory] {
+        for path in ["/v1/tickets/WA-1", "/v1/tickets/WA-1/events"] {
+            let problem = expect_problem(user.get(path).await, StatusCode::NOT_FOUND, "not-found").await;
+            assert_eq!(problem["detail"], "ticket WA-1 not found", "{}: {problem}", user.person);
+        }
+    }
+    expect_problem(mallory.get("/v1/tickets/AS-1").await, StatusCode::NOT_FOUND, "not-found").await;
+    for (user, ticket) in [(&omid, "AS-1"), (&wendy, "WA-1"), (&navid, "WA-1"), (&navid, "AS-2"), (&web, "WA-2")] {
+        assert_eq!(user.ticket(ticket).await["number"], ticket);
+        let events = expect_status(user.get(&format!("/v1/tickets/{ticket}/events")).await, StatusCode::OK).await;
+        assert!(!events["items"].as_array().expect("items").is_empty());
+    }
     app.stop().await;
 }

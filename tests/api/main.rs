@@ -11,6 +11,9 @@ mod listing;
 mod mail;
 mod openapi;
 mod people;
+#[path = "../support/server.rs"]
+#[allow(dead_code)]
+mod server;
 mod simulate_parity;
 #[path = "../support/smtp.rs"]
 #[allow(dead_code)]
