@@ -10,6 +10,9 @@ mod listing;
 mod mail;
 mod openapi;
 mod people;
+#[path = "../support/python.rs"]
+#[allow(dead_code)]
+mod python;
 #[path = "../support/smtp.rs"]
 #[allow(dead_code)]
 mod smtp;
