@@ -31,6 +31,9 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Limits on connections (against slow and idle clients).
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Log as `pretty` text or `json` lines.
     pub log_format: LogFormat,
     /// Tokens given in configuration (by digest) besides those in the database.
@@ -42,6 +45,27 @@ pub struct Config {
     /// Named secrets (webhook signing keys): name → value. A name not given here is read from
     /// the environment variable of that name.
     pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+/// Limits on connections, so that clients that connect and then send slowly or nothing
+/// (slowloris) cannot take the server from everyone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Longest a client may take to send a request's headers, in seconds; also the longest an
+    /// HTTP/1 keep-alive connection waits for its next request.
+    pub header_read_timeout_secs: u64,
+    /// A connection with nothing read or written for this long is closed, in seconds (longer
+    /// than `request_timeout_secs`, so no request being answered is cut off).
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { header_read_timeout_secs: 10, idle_timeout_secs: 60, max_connections: 1024 }
+    }
 }
 
 /// The SMTP server.
@@ -159,6 +183,7 @@ impl Default for Config {
             cache_mb: 256,
             request_timeout_secs: 30,
             max_body_bytes: 1024 * 1024,
+            server: ServerConfig::default(),
             log_format: LogFormat::Pretty,
             tokens: Vec::new(),
             mail: MailConfig::default(),
@@ -231,6 +256,20 @@ impl Config {
         if self.delivery.max_attempts == 0 || self.delivery.concurrency == 0 {
             return Err(ConfigError("delivery.max_attempts and delivery.concurrency must be at least 1".into()));
         }
+        let server = &self.server;
+        if server.header_read_timeout_secs == 0 || server.idle_timeout_secs == 0 || server.max_connections == 0 {
+            return Err(ConfigError(
+                "server.header_read_timeout_secs, server.idle_timeout_secs and server.max_connections must be at least 1"
+                    .into(),
+            ));
+        }
+        if server.idle_timeout_secs <= self.request_timeout_secs {
+            return Err(ConfigError(format!(
+                "server.idle_timeout_secs ({}) must be longer than request_timeout_secs ({}), or a request being \
+                 answered could be cut off",
+                server.idle_timeout_secs, self.request_timeout_secs
+            )));
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
         }
@@ -258,6 +297,22 @@ mod tests {
         assert_eq!(config.cache_mb, 64);
         assert_eq!(config.data, PathBuf::from("/srv/afterdesk"));
         assert_eq!(config.workflows, PathBuf::from("workflows"));
+    }
+
+    #[test]
+    fn connection_limits_are_read_from_server_and_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("afterdesk.toml");
+        std::fs::write(&file, "[server]\nmax_connections = 64\n").expect("write");
+        let config = Config::load(Some(&file), &Overrides::default()).expect("valid");
+        assert_eq!(config.server.max_connections, 64);
+        assert_eq!(config.server.header_read_timeout_secs, 10, "the default");
+        std::fs::write(&file, "request_timeout_secs = 90\n").expect("write");
+        let error = Config::load(Some(&file), &Overrides::default()).expect_err("idle must outlast a request");
+        assert!(error.to_string().contains("server.idle_timeout_secs (60)"), "{error}");
+        std::fs::write(&file, "[server]\nmax_connections = 0\n").expect("write");
+        let error = Config::load(Some(&file), &Overrides::default()).expect_err("no connections at all");
+        assert!(error.to_string().contains("server.max_connections"), "{error}");
     }
 
     #[test]

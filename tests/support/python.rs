@@ -104,7 +104,8 @@ fn find(root: &Path) -> Result<Python, String> {
         Some(python) => Ok(python),
         None => install(root),
     };
-    drop(lock.unlock());
+    // Closing the file releases the lock too; unlock first so waiters go on at once.
+    drop(fs2::FileExt::unlock(&lock));
     found
 }
 
