@@ -121,13 +121,22 @@ impl Default for MailConfig {
 }
 
 /// Retries of deliveries: after a failure the next try waits `first_retry_ms`, then twice as
-/// long each time, up to `max_retry_ms`; after `max_attempts` tries the message is dead (and
-/// listed by `GET /v1/outbox?state=dead` for someone to look at and retry).
+/// long each time, up to `max_retry_ms`; a message that has been failing for `give_up_after`
+/// (or has had `max_attempts` tries, if set) is dead, listed by `GET /v1/outbox?state=dead` for
+/// someone to look at and retry (`POST /v1/outbox/{id}/retry`, or all at once with
+/// `POST /v1/outbox/retry`).
+///
+/// The defaults keep trying for five days, as mail servers do (Postfix's
+/// `maximal_queue_lifetime`, sendmail's `Timeout.queuereturn`): an outage of a weekend loses
+/// no mail and needs no one to step in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
-    /// Tries before giving up.
-    pub max_attempts: u32,
+    /// How long a message keeps being retried after its first failure (`5d`, `36h`, `90m`).
+    #[serde(with = "human_duration")]
+    pub give_up_after: std::time::Duration,
+    /// Most tries, if there should be a limit besides `give_up_after` (none by default).
+    pub max_attempts: Option<u32>,
     /// Wait after the first failure, in milliseconds.
     pub first_retry_ms: u64,
     /// Longest wait between tries, in milliseconds.
@@ -140,14 +149,30 @@ pub struct DeliveryConfig {
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        // 30 s, 1 min, 2 min, ... capped at 1 h: 12 tries span about 6 hours.
+        // 30 s, 1 min, 2 min, ... capped at 1 h: about 125 tries over five days.
         Self {
-            max_attempts: 12,
+            give_up_after: std::time::Duration::from_secs(5 * 24 * 3600),
+            max_attempts: None,
             first_retry_ms: 30_000,
             max_retry_ms: 3_600_000,
             concurrency: 8,
             webhook_timeout_secs: 10,
         }
+    }
+}
+
+/// A duration written for people: `5d`, `36h`, `1h 30m` (humantime).
+mod human_duration {
+    use serde::{Deserialize as _, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(duration: &std::time::Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*duration).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<std::time::Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text)
+            .map_err(|error| D::Error::custom(format!("\"{text}\" is not a duration like 5d, 36h or 90m ({error})")))
     }
 }
 
@@ -253,8 +278,11 @@ impl Config {
                 self.mail.from
             )));
         }
-        if self.delivery.max_attempts == 0 || self.delivery.concurrency == 0 {
+        if self.delivery.max_attempts == Some(0) || self.delivery.concurrency == 0 {
             return Err(ConfigError("delivery.max_attempts and delivery.concurrency must be at least 1".into()));
+        }
+        if self.delivery.give_up_after.is_zero() {
+            return Err(ConfigError("delivery.give_up_after must be longer than 0 (for example 5d)".into()));
         }
         let server = &self.server;
         if server.header_read_timeout_secs == 0 || server.idle_timeout_secs == 0 || server.max_connections == 0 {
@@ -313,6 +341,19 @@ mod tests {
         std::fs::write(&file, "[server]\nmax_connections = 0\n").expect("write");
         let error = Config::load(Some(&file), &Overrides::default()).expect_err("no connections at all");
         assert!(error.to_string().contains("server.max_connections"), "{error}");
+    }
+
+    #[test]
+    fn give_up_after_is_a_duration_for_people() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("afterdesk.toml");
+        assert_eq!(Config::default().delivery.give_up_after, std::time::Duration::from_secs(5 * 86_400));
+        std::fs::write(&file, "[delivery]\ngive_up_after = \"36h\"\n").expect("write");
+        let config = Config::load(Some(&file), &Overrides::default()).expect("valid");
+        assert_eq!(config.delivery.give_up_after, std::time::Duration::from_secs(36 * 3600));
+        std::fs::write(&file, "[delivery]\ngive_up_after = \"soon\"\n").expect("write");
+        let error = Config::load(Some(&file), &Overrides::default()).expect_err("not a duration");
+        assert!(error.to_string().contains("\"soon\" is not a duration"), "{error}");
     }
 
     #[test]
