@@ -46,9 +46,10 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
     let mut shutdown = pin!(shutdown);
+    let mut saturated = false;
     loop {
         let permit = tokio::select! {
-            permit = permit(&permits, config.max_connections) => permit,
+            permit = permit(&permits, config.max_connections, &mut saturated) => permit,
             () = &mut shutdown => break,
         };
         let stream = tokio::select! {
@@ -78,13 +79,18 @@ struct Timeouts {
     idle: Duration,
 }
 
-/// A free connection slot, waiting (and saying so once) while all are taken.
-async fn permit(permits: &Arc<Semaphore>, limit: usize) -> OwnedSemaphorePermit {
+/// A free connection slot, waiting while all are taken; says so when the limit is first
+/// reached (`saturated` remembers that until a slot is free at once again).
+async fn permit(permits: &Arc<Semaphore>, limit: usize, saturated: &mut bool) -> OwnedSemaphorePermit {
     if let Ok(permit) = permits.clone().try_acquire_owned() {
+        *saturated = false;
         return permit;
     }
-    tracing::warn!(limit, "connection limit reached (server.max_connections): new connections wait");
-    metrics::counter!("afterdesk_http_connection_limit_reached_total").increment(1);
+    if !*saturated {
+        *saturated = true;
+        tracing::warn!(limit, "connection limit reached (server.max_connections): new connections wait");
+    }
+    metrics::counter!("afterdesk_http_connection_waits_total").increment(1);
     match permits.clone().acquire_owned().await {
         Ok(permit) => permit,
         // The semaphore is never closed.
