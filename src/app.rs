@@ -53,6 +53,7 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    server: crate::config::ServerConfig,
     writer: Writer,
     writer_thread: JoinHandle<()>,
     store: Store,
@@ -124,7 +125,18 @@ impl Application {
         )?;
         state.survey_secret = Arc::new(delivery.survey_secret());
         let router = api::router(state, limits);
-        Ok(Self { listener, router, writer, writer_thread, store, scheduler, jobs, delivery, initial_admin_token })
+        Ok(Self {
+            listener,
+            router,
+            server: config.server.clone(),
+            writer,
+            writer_thread,
+            store,
+            scheduler,
+            jobs,
+            delivery,
+            initial_admin_token,
+        })
     }
 
     /// The timer loop, for tests that fire timers by hand with a manual clock.
@@ -145,12 +157,12 @@ impl Application {
     /// Serves until `shutdown` completes; then finishes requests in flight, lets the writer
     /// answer everything it accepted, and flushes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, writer, writer_thread, store, scheduler, jobs, delivery, .. } = self;
+        let Self { listener, router, server, writer, writer_thread, store, scheduler, jobs, delivery, .. } = self;
         let stop = CancellationToken::new();
         let timers = tokio::spawn(scheduler.run(stop.clone()));
         let cron = tokio::spawn(jobs.run_loop(stop.clone()));
         let mail = tokio::spawn(delivery.run(stop.clone()));
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        let served = crate::serve::serve(listener, router, &server, shutdown).await;
         stop.cancel();
         if timers.await.is_err() || cron.await.is_err() || mail.await.is_err() {
             tracing::error!("the timer, job or delivery loop panicked");

@@ -31,6 +31,9 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Limits on connections (against slow and idle clients).
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Log as `pretty` text or `json` lines.
     pub log_format: LogFormat,
     /// Tokens given in configuration (by digest) besides those in the database.
@@ -42,6 +45,27 @@ pub struct Config {
     /// Named secrets (webhook signing keys): name → value. A name not given here is read from
     /// the environment variable of that name.
     pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+/// Limits on connections, so that clients that connect and then send slowly or nothing
+/// (slowloris) cannot take the server from everyone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Longest a client may take to send a request's headers, in seconds; also the longest an
+    /// HTTP/1 keep-alive connection waits for its next request.
+    pub header_read_timeout_secs: u64,
+    /// A connection with nothing read or written for this long is closed, in seconds (longer
+    /// than `request_timeout_secs`, so no request being answered is cut off).
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { header_read_timeout_secs: 10, idle_timeout_secs: 60, max_connections: 1024 }
+    }
 }
 
 /// The SMTP server.
@@ -97,13 +121,22 @@ impl Default for MailConfig {
 }
 
 /// Retries of deliveries: after a failure the next try waits `first_retry_ms`, then twice as
-/// long each time, up to `max_retry_ms`; after `max_attempts` tries the message is dead (and
-/// listed by `GET /v1/outbox?state=dead` for someone to look at and retry).
+/// long each time, up to `max_retry_ms`; a message that has been failing for `give_up_after`
+/// (or has had `max_attempts` tries, if set) is dead, listed by `GET /v1/outbox?state=dead` for
+/// someone to look at and retry (`POST /v1/outbox/{id}/retry`, or all at once with
+/// `POST /v1/outbox/retry`).
+///
+/// The defaults keep trying for five days, as mail servers do (Postfix's
+/// `maximal_queue_lifetime`, sendmail's `Timeout.queuereturn`): an outage of a weekend loses
+/// no mail and needs no one to step in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
-    /// Tries before giving up.
-    pub max_attempts: u32,
+    /// How long a message keeps being retried after its first failure (`5d`, `36h`, `90m`).
+    #[serde(with = "human_duration")]
+    pub give_up_after: std::time::Duration,
+    /// Most tries, if there should be a limit besides `give_up_after` (none by default).
+    pub max_attempts: Option<u32>,
     /// Wait after the first failure, in milliseconds.
     pub first_retry_ms: u64,
     /// Longest wait between tries, in milliseconds.
@@ -116,14 +149,30 @@ pub struct DeliveryConfig {
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        // 30 s, 1 min, 2 min, ... capped at 1 h: 12 tries span about 6 hours.
+        // 30 s, 1 min, 2 min, ... capped at 1 h: about 125 tries over five days.
         Self {
-            max_attempts: 12,
+            give_up_after: std::time::Duration::from_secs(5 * 24 * 3600),
+            max_attempts: None,
             first_retry_ms: 30_000,
             max_retry_ms: 3_600_000,
             concurrency: 8,
             webhook_timeout_secs: 10,
         }
+    }
+}
+
+/// A duration written for people: `5d`, `36h`, `1h 30m` (humantime).
+mod human_duration {
+    use serde::{Deserialize as _, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(duration: &std::time::Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*duration).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<std::time::Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text)
+            .map_err(|error| D::Error::custom(format!("\"{text}\" is not a duration like 5d, 36h or 90m ({error})")))
     }
 }
 
@@ -159,6 +208,7 @@ impl Default for Config {
             cache_mb: 256,
             request_timeout_secs: 30,
             max_body_bytes: 1024 * 1024,
+            server: ServerConfig::default(),
             log_format: LogFormat::Pretty,
             tokens: Vec::new(),
             mail: MailConfig::default(),
@@ -228,8 +278,25 @@ impl Config {
                 self.mail.from
             )));
         }
-        if self.delivery.max_attempts == 0 || self.delivery.concurrency == 0 {
+        if self.delivery.max_attempts == Some(0) || self.delivery.concurrency == 0 {
             return Err(ConfigError("delivery.max_attempts and delivery.concurrency must be at least 1".into()));
+        }
+        if self.delivery.give_up_after.is_zero() {
+            return Err(ConfigError("delivery.give_up_after must be longer than 0 (for example 5d)".into()));
+        }
+        let server = &self.server;
+        if server.header_read_timeout_secs == 0 || server.idle_timeout_secs == 0 || server.max_connections == 0 {
+            return Err(ConfigError(
+                "server.header_read_timeout_secs, server.idle_timeout_secs and server.max_connections must be at least 1"
+                    .into(),
+            ));
+        }
+        if server.idle_timeout_secs <= self.request_timeout_secs {
+            return Err(ConfigError(format!(
+                "server.idle_timeout_secs ({}) must be longer than request_timeout_secs ({}), or a request being \
+                 answered could be cut off",
+                server.idle_timeout_secs, self.request_timeout_secs
+            )));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
@@ -258,6 +325,35 @@ mod tests {
         assert_eq!(config.cache_mb, 64);
         assert_eq!(config.data, PathBuf::from("/srv/afterdesk"));
         assert_eq!(config.workflows, PathBuf::from("workflows"));
+    }
+
+    #[test]
+    fn connection_limits_are_read_from_server_and_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("afterdesk.toml");
+        std::fs::write(&file, "[server]\nmax_connections = 64\n").expect("write");
+        let config = Config::load(Some(&file), &Overrides::default()).expect("valid");
+        assert_eq!(config.server.max_connections, 64);
+        assert_eq!(config.server.header_read_timeout_secs, 10, "the default");
+        std::fs::write(&file, "request_timeout_secs = 90\n").expect("write");
+        let error = Config::load(Some(&file), &Overrides::default()).expect_err("idle must outlast a request");
+        assert!(error.to_string().contains("server.idle_timeout_secs (60)"), "{error}");
+        std::fs::write(&file, "[server]\nmax_connections = 0\n").expect("write");
+        let error = Config::load(Some(&file), &Overrides::default()).expect_err("no connections at all");
+        assert!(error.to_string().contains("server.max_connections"), "{error}");
+    }
+
+    #[test]
+    fn give_up_after_is_a_duration_for_people() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("afterdesk.toml");
+        assert_eq!(Config::default().delivery.give_up_after, std::time::Duration::from_secs(5 * 86_400));
+        std::fs::write(&file, "[delivery]\ngive_up_after = \"36h\"\n").expect("write");
+        let config = Config::load(Some(&file), &Overrides::default()).expect("valid");
+        assert_eq!(config.delivery.give_up_after, std::time::Duration::from_secs(36 * 3600));
+        std::fs::write(&file, "[delivery]\ngive_up_after = \"soon\"\n").expect("write");
+        let error = Config::load(Some(&file), &Overrides::default()).expect_err("not a duration");
+        assert!(error.to_string().contains("\"soon\" is not a duration"), "{error}");
     }
 
     #[test]

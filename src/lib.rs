@@ -22,6 +22,7 @@
 //! - [`scheduler`] and [`jobs`]: due SLA timers and cron jobs;
 //! - [`notify`]: delivery of the outbox: mail (SMTP), webhooks, survey links;
 //! - [`api`]: the REST API (axum), thin over the writer and the store;
+//! - [`serve`]: the HTTP listener: a connection limit, header-read and idle timeouts, a graceful stop;
 //! - [`clock`]: the time source.
 
 pub mod api;
@@ -34,6 +35,7 @@ pub mod jobs;
 pub mod notify;
 pub mod registry;
 pub mod scheduler;
+pub mod serve;
 pub mod simulate;
 pub mod store;
 pub mod team;

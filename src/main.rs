@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Look after the outbox (while the server is stopped; a running server has `/v1/outbox`).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Check workflow files and folders; exit 0 when valid, 1 with every problem otherwise.
     Validate {
         /// Workflow files or folders of them (default: workflows).
@@ -111,6 +116,22 @@ fn parse_expiry(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::Utc::now().checked_add_signed(duration).ok_or_else(|| format!("\"{text}\" is too far ahead"))
 }
 
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Queue dead letters again (after an outage): all of them, or those of a ticket or since a time.
+    Retry {
+        /// Data folder of the server.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Only messages about this ticket (id or number).
+        #[arg(long)]
+        ticket: Option<String>,
+        /// Only messages queued at or after this time (RFC 3339, e.g. 2026-11-23T09:00:00Z).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     Human,
@@ -125,6 +146,9 @@ fn main() -> ExitCode {
         }
         Command::Token { command: TokenCommand::Revoke { data, id } } => revoke_token(&data, &id),
         Command::Token { command: TokenCommand::List { data } } => list_tokens(&data),
+        Command::Outbox { command: OutboxCommand::Retry { data, ticket, since } } => {
+            retry_dead(&data, ticket.as_deref(), since)
+        }
         Command::Validate { paths, format } => {
             let paths = if paths.is_empty() { vec![PathBuf::from("workflows")] } else { paths };
             validate(&workflow::load_paths(&paths), format)
@@ -275,6 +299,40 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             }
         }
     })
+}
+
+fn retry_dead(data: &std::path::Path, ticket: Option<&str>, since: Option<chrono::DateTime<chrono::Utc>>) -> ExitCode {
+    let store = match Store::open(&StoreConfig::new(data)) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("afterdesk: cannot open the database in {}: {error}", data.display());
+            eprintln!("(is the server running? stop it, or use POST /v1/outbox/retry with an admin token)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ticket = match ticket.map(|text| (text, store.resolve(text))) {
+        None => None,
+        Some((_, Ok(Some(id)))) => Some(id),
+        Some((text, Ok(None))) => {
+            eprintln!("afterdesk: no ticket {text}");
+            return ExitCode::FAILURE;
+        }
+        Some((_, Err(error))) => {
+            eprintln!("afterdesk: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = afterdesk::store::outbox::OutboxFilter { ticket, since, ..Default::default() };
+    match store.retry_dead(&filter, chrono::Utc::now()).and_then(|requeued| store.flush().map(|()| requeued)) {
+        Ok(requeued) => {
+            println!("{requeued} dead letter(s) queued again; they are sent when the server runs");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("afterdesk: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Opens the database for a `token` command, or says why not.

@@ -1,9 +1,10 @@
 //! `/v1/outbox` and `/v1/webhooks`: what was sent, what waits, what failed for good, and a way
-//! to send a dead letter again once its cause is fixed.
+//! to send dead letters again, one or in bulk, once their cause is fixed.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 use utoipa::{IntoParams, ToSchema};
@@ -11,9 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{ApiPath, ApiQuery, Caller};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::problem::{ApiError, Problem};
-use crate::engine::FieldProblem;
+use crate::engine::{FieldProblem, TicketId};
 use crate::store::outbox::{DeliveryState, OutboxFilter, OutboxMessage};
 
 /// The routes of this module.
@@ -22,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_outbox))
         .routes(routes!(get_message))
         .routes(routes!(retry_message))
+        .routes(routes!(retry_dead))
         .routes(routes!(list_webhooks))
         .routes(routes!(webhook_deliveries))
 }
@@ -35,6 +37,8 @@ pub struct OutboxQuery {
     state: Option<String>,
     /// Only messages about this ticket (id or number).
     ticket: Option<String>,
+    /// Only messages queued at or after this time (RFC 3339).
+    since: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
@@ -90,16 +94,33 @@ async fn list_outbox(
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<OutboxPage>, ApiError> {
     caller.require_admin()?;
-    let mut filter = OutboxFilter { state: parse_state(query.state.as_deref())?, ..OutboxFilter::default() };
-    if let Some(ticket) = &query.ticket {
-        filter.ticket = Some(
-            state
-                .store
-                .resolve(ticket)?
-                .ok_or_else(|| ApiError::invalid(vec![FieldProblem::new("ticket", format!("no ticket {ticket}"))]))?,
-        );
-    }
+    let filter = OutboxFilter {
+        state: parse_state(query.state.as_deref())?,
+        ticket: resolve_ticket(&state, query.ticket.as_deref())?,
+        since: parse_since(query.since.as_deref())?,
+        ..OutboxFilter::default()
+    };
     page(&state, &filter, query.cursor.as_deref(), query.limit)
+}
+
+/// The ticket a `ticket` filter names (id or number).
+fn resolve_ticket(state: &AppState, ticket: Option<&str>) -> Result<Option<TicketId>, ApiError> {
+    let Some(ticket) = ticket else { return Ok(None) };
+    let found = state.store.resolve(ticket)?;
+    found.map(Some).ok_or_else(|| ApiError::invalid(vec![FieldProblem::new("ticket", format!("no ticket {ticket}"))]))
+}
+
+fn invalid(field: &str, message: String) -> ApiError {
+    ApiError::invalid(vec![FieldProblem::new(field, message)])
+}
+
+fn parse_since(text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|time| time.to_utc())
+            .map_err(|_| invalid("since", format!("\"{text}\" is not a time like 2026-11-23T09:00:00Z")))
+    })
+    .transpose()
 }
 
 fn parse_state(text: Option<&str>) -> Result<Option<DeliveryState>, ApiError> {
@@ -158,16 +179,77 @@ async fn retry_message(
             format!("message {id} was sent at {}; it is not sent twice", message.sent_at.unwrap_or(message.created_at)),
         )),
         DeliveryState::Dead => {
-            let mut again = message.clone();
-            again.state = DeliveryState::Pending;
-            again.attempts = 0;
-            again.next_attempt = Some(state.clock.now());
+            // Like the delivery worker, this records delivery state in the outbox directly
+            // rather than through the writer: no ticket changes, no event is written.
+            let again = message.retried(state.clock.now());
             state.store.record_delivery(&message, &again)?;
             state.store.flush()?;
             tracing::info!(id = %message.id, by = %caller.0.person, "dead letter queued again");
             Ok(Json(again))
         }
     }
+}
+
+/// Which dead letters `POST /v1/outbox/retry` queues again; an empty body means all of them.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFilter {
+    /// `dead` (the default and the only one: pending messages are tried anyway, and a sent
+    /// message is never sent twice).
+    state: Option<String>,
+    /// Only messages about this ticket (id or number).
+    ticket: Option<String>,
+    /// Only messages queued at or after this time (RFC 3339), e.g. since an outage began.
+    since: Option<String>,
+}
+
+/// What `POST /v1/outbox/retry` did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Retried {
+    /// How many dead letters are pending again.
+    pub requeued: usize,
+}
+
+/// Send dead letters again in bulk (after an outage of the mail server or a webhook's
+/// receiver): every dead letter the filter selects is pending at once with a fresh set of
+/// tries, keeping its Message-ID or delivery id. `GET /v1/outbox?state=dead` with the same
+/// filter lists them first.
+#[utoipa::path(post, path = "/v1/outbox/retry", tag = "outbox", request_body = RetryFilter,
+    responses((status = 200, description = "Queued again", body = Retried),
+              (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn retry_dead(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RetryFilter>,
+) -> Result<Json<Retried>, ApiError> {
+    caller.require_admin()?;
+    match body.state.as_deref() {
+        None | Some("dead") => {}
+        Some(other) => {
+            return Err(invalid(
+                "state",
+                format!("only dead letters are retried, not \"{other}\" messages; use dead or leave it out"),
+            ));
+        }
+    }
+    let filter = OutboxFilter {
+        ticket: resolve_ticket(&state, body.ticket.as_deref())?,
+        since: parse_since(body.since.as_deref())?,
+        ..OutboxFilter::default()
+    };
+    let now = state.clock.now();
+    let store = state.store.clone();
+    // See `retry_message`: delivery state, recorded in the outbox directly.
+    let requeued = tokio::task::spawn_blocking(move || {
+        let requeued = store.retry_dead(&filter, now)?;
+        store.flush()?;
+        Ok::<_, crate::store::StoreError>(requeued)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    tracing::info!(requeued, by = %caller.0.person, "dead letters queued again");
+    Ok(Json(Retried { requeued }))
 }
 
 /// A webhook and how its deliveries stand.
@@ -242,7 +324,7 @@ async fn webhook_deliveries(
     let filter = OutboxFilter {
         webhook: Some(format!("{workflow}/{name}")),
         state: parse_state(query.state.as_deref())?,
-        ticket: None,
+        ..OutboxFilter::default()
     };
     page(&state, &filter, query.cursor.as_deref(), query.limit)
 }

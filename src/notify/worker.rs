@@ -4,8 +4,8 @@
 //! It reads only due messages from the outbox queue (see `store::outbox`), sends up to
 //! `delivery.concurrency` at a time, and records each attempt in one small transaction:
 //! sent, pending again with its next try `first_retry_ms · 2^(attempts-1)` later (±20 % jitter,
-//! at most `max_retry_ms`), or dead after `max_attempts` tries or a refusal that retrying will
-//! not change. It then sleeps until the next message is due or the writer queues a new one.
+//! at most `max_retry_ms`), or dead once it has been failing for `give_up_after` (five days by
+//! default; or after `max_attempts` tries, if set) or on a refusal that retrying will not change. It then sleeps until the next message is due or the writer queues a new one.
 //!
 //! Delivery is at least once: if the process dies between a send and its record (made durable
 //! after each group of `concurrency` messages), the message is sent again after the restart, with the same Message-ID (email) or delivery id (webhook),
@@ -264,7 +264,8 @@ impl Delivery {
             Outcome::Failed { error, transient } => {
                 updated.attempts += 1;
                 updated.last_error = Some(error.clone());
-                if transient && updated.attempts < config.max_attempts {
+                let since = *updated.failing_since.get_or_insert(now);
+                if transient && !gives_up(config, updated.attempts, since, now) {
                     updated.next_attempt = Some(now + backoff(config, updated.attempts));
                     metrics::counter!("afterdesk_deliveries_total", "outcome" => "retry").increment(1);
                     tracing::warn!(id = %message.id, attempts = updated.attempts, %error, "delivery failed; will retry");
@@ -374,6 +375,13 @@ impl Delivery {
     }
 }
 
+/// Whether a message that has failed `attempts` times, the first at `since`, is given up at
+/// `now`.
+fn gives_up(config: &DeliveryConfig, attempts: u32, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let failing = (now - since).to_std().unwrap_or_default();
+    failing >= config.give_up_after || config.max_attempts.is_some_and(|most| attempts >= most)
+}
+
 /// The wait before try `attempts + 1`.
 fn backoff(config: &DeliveryConfig, attempts: u32) -> chrono::Duration {
     let exponent = attempts.saturating_sub(1).min(30);
@@ -388,6 +396,38 @@ fn backoff(config: &DeliveryConfig, attempts: u32) -> chrono::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// When a message failing at every try is given up with these settings, each wait the
+    /// shortest (or longest) the jitter allows.
+    fn given_up_after(config: &DeliveryConfig, jitter: f64) -> (u32, chrono::Duration) {
+        let since = DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+        let (mut now, mut attempts) = (since, 0);
+        loop {
+            attempts += 1;
+            if gives_up(config, attempts, since, now) {
+                return (attempts, now - since);
+            }
+            let exponent = attempts.saturating_sub(1).min(30);
+            let base = config.first_retry_ms.saturating_mul(1 << exponent).min(config.max_retry_ms);
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            let wait = (base as f64 * jitter) as i64;
+            now += chrono::Duration::milliseconds(wait);
+        }
+    }
+
+    #[test]
+    fn by_default_a_failing_message_is_retried_for_five_days() {
+        let config = DeliveryConfig::default();
+        for jitter in [0.8, 1.2] {
+            let (attempts, after) = given_up_after(&config, jitter);
+            assert!(after >= chrono::Duration::days(5), "given up after {after} ({attempts} tries)");
+            assert!(after <= chrono::Duration::days(5) + chrono::Duration::minutes(72), "then given up: {after}");
+            assert!((90..=160).contains(&attempts), "about hourly tries: {attempts}");
+        }
+        // A count limit, when set, ends it sooner.
+        let counted = DeliveryConfig { max_attempts: Some(3), ..DeliveryConfig::default() };
+        assert_eq!(given_up_after(&counted, 1.0).0, 3);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_limit() {

@@ -10,7 +10,8 @@
 //! | `outbox_index` | `w` ++ webhook key ++ `0x00` ++ message id (16) | empty; every call of a webhook |
 //!
 //! A message is in exactly one place of the queue while pending, so the worker reads only what
-//! is due, earliest first, and a restart after a crash simply reads the queue again. Listing
+//! is due, earliest first, and a restart after a crash simply reads the queue again. Dead
+//! letters are queued again by hand, one or in bulk ([`Store::retry_dead`]). Listing
 //! sent or dead messages, or one webhook's deliveries, is a prefix scan, newest first.
 
 use chrono::{DateTime, Utc};
@@ -121,6 +122,10 @@ pub struct OutboxMessage {
     pub sent_at: Option<DateTime<Utc>>,
     /// The last delivery error.
     pub last_error: Option<String>,
+    /// When its first failed try was (since it was queued, or last retried by hand): it is dead
+    /// once it has been failing for `delivery.give_up_after`.
+    #[serde(default)]
+    pub failing_since: Option<DateTime<Utc>>,
     /// The receiver's last answer (SMTP reply or HTTP status).
     #[serde(default)]
     pub response: Option<String>,
@@ -144,8 +149,20 @@ impl OutboxMessage {
             next_attempt: None,
             sent_at: None,
             last_error: None,
+            failing_since: None,
             response: None,
         }
+    }
+
+    /// The same message queued again by hand (a dead letter whose cause was fixed): pending at
+    /// `now`, with a fresh set of tries; the same id, so the same Message-ID or delivery id.
+    pub fn retried(&self, now: DateTime<Utc>) -> Self {
+        let mut again = self.clone();
+        again.state = DeliveryState::Pending;
+        again.attempts = 0;
+        again.failing_since = None;
+        again.next_attempt = Some(now);
+        again
     }
 
     /// The same message, about `ticket` as of `revision`.
@@ -232,6 +249,18 @@ pub struct OutboxFilter {
     pub webhook: Option<String>,
     /// Only about this ticket.
     pub ticket: Option<TicketId>,
+    /// Only queued at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl OutboxFilter {
+    /// Whether `message` passes the filter.
+    pub fn keeps(&self, message: &OutboxMessage) -> bool {
+        self.state.is_none_or(|s| s == message.state)
+            && self.ticket.is_none_or(|t| message.ticket == Some(t))
+            && self.since.is_none_or(|since| message.created_at >= since)
+            && self.webhook.as_ref().is_none_or(|w| message.webhook().is_some_and(|c| &c.webhook == w))
+    }
 }
 
 /// Most keys one listing page reads, whatever the filter, so a page costs the same however
@@ -315,11 +344,6 @@ impl Store {
     ) -> Result<(Vec<OutboxMessage>, Option<Ulid>), StoreError> {
         let mut found = Vec::new();
         let mut scanned = 0;
-        let keep = |message: &OutboxMessage| {
-            filter.state.is_none_or(|s| s == message.state)
-                && filter.ticket.is_none_or(|t| message.ticket == Some(t))
-                && filter.webhook.as_ref().is_none_or(|w| message.webhook().is_some_and(|c| &c.webhook == w))
-        };
         // The narrowest index that answers the filter gives the ids: the queue in due order for
         // pending messages, else newest first.
         let ids: Box<dyn Iterator<Item = Result<Option<Ulid>, StoreError>>> = match (&filter.webhook, filter.state) {
@@ -346,7 +370,7 @@ impl Store {
             scanned += 1;
             let Some(id) = id? else { continue };
             if let Some(message) = self.outbox_message(id)?
-                && keep(&message)
+                && filter.keeps(&message)
             {
                 found.push(message);
                 if found.len() == limit {
@@ -358,6 +382,27 @@ impl Store {
             }
         }
         Ok((found, None))
+    }
+
+    /// Queues again every dead letter `filter` keeps (its `state` is ignored: only dead letters
+    /// are retried), as [`OutboxMessage::retried`] at `now`; returns how many. Each moves in its
+    /// own small transaction, like a delivery record; the caller flushes.
+    pub fn retry_dead(&self, filter: &OutboxFilter, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        // Ids first: the index changes under the scan as messages leave it.
+        let ids: Vec<Ulid> = prefix_ids(&self.outbox_index, vec![b's', DeliveryState::Dead.byte()], None)
+            .filter_map(|id| id.transpose())
+            .collect::<Result<_, _>>()?;
+        let filter = OutboxFilter { state: Some(DeliveryState::Dead), ..filter.clone() };
+        let mut retried = 0;
+        for id in ids {
+            if let Some(message) = self.outbox_message(id)?
+                && filter.keeps(&message)
+            {
+                self.record_delivery(&message, &message.retried(now))?;
+                retried += 1;
+            }
+        }
+        Ok(retried)
     }
 
     /// Messages of one template, oldest first.

@@ -11,6 +11,9 @@ mod listing;
 mod mail;
 mod openapi;
 mod people;
+#[path = "../support/python.rs"]
+#[allow(dead_code)]
+mod python;
 #[path = "../support/server.rs"]
 #[allow(dead_code)]
 mod server;

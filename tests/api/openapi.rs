@@ -185,19 +185,14 @@ async fn the_document_is_valid_openapi() {
     let file = app.root.path().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&openapi).expect("JSON")).expect("save the document");
 
-    let output = std::process::Command::new("python3")
+    let output = crate::python::python()
+        .command()
         .args(["-m", "openapi_spec_validator"])
         .arg(&file)
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run python3 ({e}); install Python 3 and `python3 -m pip install openapi-spec-validator`")
-        });
+        .unwrap_or_else(|e| panic!("cannot run the validator ({e})"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("No module named openapi_spec_validator"),
-        "the validator is not installed: run `python3 -m pip install openapi-spec-validator` (.ci/run does)\n{stderr}"
-    );
     assert!(output.status.success(), "openapi-spec-validator rejects /openapi.json:\n{stdout}\n{stderr}");
     assert!(stdout.contains("OK"), "the validator says OK: {stdout}");
     app.stop().await;

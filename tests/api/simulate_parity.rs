@@ -258,12 +258,12 @@ fn copy_with_full_samples(workflow: &str, into: &Path) -> PathBuf {
     let folder = from.parent().expect("folder");
     let to = into.join("workflows");
     std::fs::create_dir_all(&to).expect("folder");
+    let sample = regex::Regex::new(r#"(?m)^sample = "\d+%""#).expect("regex");
     for entry in std::fs::read_dir(folder).expect("read") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
             let text = std::fs::read_to_string(&path).expect("read workflow");
-            let text =
-                regex::Regex::new(r#"(?m)^sample = "\d+%""#).expect("regex").replace_all(&text, r#"sample = "100%""#);
+            let text = sample.replace_all(&text, r#"sample = "100%""#);
             std::fs::write(to.join(path.file_name().expect("name")), text.as_ref()).expect("write");
         }
     }

@@ -1,8 +1,6 @@
 //! The survey round trip: close → survey mail at the real SMTP server → follow the link (a GET
 //! records nothing) → answer → the ticket and the customer show the score; the link works once.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -35,7 +33,7 @@ async fn closed_ticket_with_survey(app: &TestApp, sink: &SmtpSink) -> (serde_jso
     let ticket = app.admin().open(json!({ "workflow": "repairs", "subject": "Kettle", "customer": customer })).await;
     let number = ticket["number"].as_str().expect("number").to_string();
     app.admin().transition(&number, "close").await;
-    let mails = sink.wait_for(1, Duration::from_secs(10)).await;
+    let mails = sink.wait_for(1, crate::mail::WAIT).await;
     let mail = &mails[0];
     assert_eq!(mail.envelope_to, ["sara.k@example.org"]);
     assert!(mail.subject.contains(&number), "{}", mail.subject);

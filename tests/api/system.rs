@@ -127,3 +127,105 @@ async fn stop_keeping_data(mut app: crate::helpers::TestApp) -> TestParts {
     app.stop().await;
     TestParts { root, admin_token }
 }
+
+/// A raw connection that sent part of a request line and then nothing more (slowloris).
+async fn stalled_connection(app: &crate::helpers::TestApp, sent: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.expect("connect");
+    stream.write_all(sent.as_bytes()).await.expect("write a partial request");
+    stream
+}
+
+/// Reads until the server closes the connection (end of stream, or a reset), and returns what
+/// came; panics if it is still open after a minute.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut buffer = [0; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server still holds the connection after 60 s; it sent {received:?}");
+    received
+}
+
+#[tokio::test]
+async fn a_client_too_slow_to_send_its_headers_is_disconnected() {
+    let app = crate::helpers::spawn_app_with(|config| config.server.header_read_timeout_secs = 1).await;
+    // Half a request line, and a connection that sends nothing at all.
+    let mut slow = stalled_connection(&app, "GET /healthz HTTP/1.1\r\nHost: loc").await;
+    let mut silent = stalled_connection(&app, "").await;
+    let answered = read_until_closed(&mut slow).await;
+    assert!(!String::from_utf8_lossy(&answered).contains("200 OK"), "no answer to half a request");
+    read_until_closed(&mut silent).await;
+    // The server goes on serving everyone else.
+    expect_status(app.anonymous(Method::GET, "/healthz").send().await.expect("answered"), StatusCode::OK).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_left_idle_is_closed() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.request_timeout_secs = 1;
+        config.server.idle_timeout_secs = 2;
+        config.server.header_read_timeout_secs = 600;
+    })
+    .await;
+    let mut stream = stalled_connection(&app, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    // The answer comes, the connection stays open for the next request, then is closed idle.
+    let received = String::from_utf8_lossy(&read_until_closed(&mut stream).await).into_owned();
+    assert!(received.starts_with("HTTP/1.1 200 OK"), "{received}");
+    assert!(!received.to_lowercase().contains("connection: close"), "kept alive at first: {received}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_connection_limit_a_new_client_waits_for_a_free_slot() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.server.max_connections = 2;
+        config.server.header_read_timeout_secs = 600;
+        config.server.idle_timeout_secs = 600;
+    })
+    .await;
+    let first = stalled_connection(&app, "GET /heal").await;
+    let second = stalled_connection(&app, "GET /heal").await;
+    let client = app.client.clone();
+    let url = app.url("/healthz");
+    let mut third = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) });
+    // Both slots are held: the third waits (in the listen backlog) ...
+    let early = tokio::time::timeout(std::time::Duration::from_millis(1_500), &mut third).await;
+    assert!(early.is_err(), "a third connection was served past a limit of two: {early:?}");
+    // ... and is served as soon as one of them closes.
+    drop(first);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), third).await;
+    let status = status.expect("served once a slot is free").expect("the request task").expect("answered");
+    assert_eq!(status, StatusCode::OK);
+    // A graceful stop waits for connections mid-request (here until the header timeout).
+    drop(second);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn many_half_open_connections_past_the_limit_do_not_stop_service() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.server.max_connections = 4;
+        config.server.header_read_timeout_secs = 1;
+    })
+    .await;
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        stalled.push(stalled_connection(&app, "GET /healthz HTTP/1.1\r\nX-a: b").await);
+    }
+    // The limit keeps them from taking every socket, the header timeout sheds them in turn.
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().expect("client");
+    let response = client.get(app.url("/healthz")).send().await.expect("answered despite the stalled clients");
+    expect_status(response, StatusCode::OK).await;
+    drop(stalled);
+    app.stop().await;
+}

@@ -2,6 +2,7 @@
 //! next to it, the single writer, and a manual clock.
 #![allow(dead_code)]
 
+pub mod python;
 pub mod server;
 pub mod smtp;
 
