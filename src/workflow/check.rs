@@ -11,7 +11,7 @@
 //! and a kind of problem found more than [`MAX_OF_A_KIND`](super::diagnostic::MAX_OF_A_KIND) times is only counted (its hint, with
 //! a search for the closest name, is worded for the first few), then told in one summary line.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use indexmap::IndexMap;
 use super::diagnostic::{Diagnostic, Severity, Tally, thousands};
 use super::model::{Calendar, EventKind, Form, JobAction, Name, Sla, Stage, WorkflowFile};
 use super::values::closest;
+use crate::notify::templates::{FUEL, MAX_DEPTH, MAX_OUTPUT, Purpose, TemplateError, Templates, part_of};
 
 /// The calendar every workflow has without declaring it.
 pub const ALWAYS_OPEN: &str = "24x7";
@@ -196,7 +197,7 @@ fn strs(names: &[Name]) -> impl Iterator<Item = &str> + Clone {
     names.iter().map(|n| n.get_ref().as_str())
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     fn report(&mut self, severity: Severity, span: Range<usize>, message: String, hint: Option<String>) {
         if !self.tally.admit(&message) {
             return;
@@ -951,8 +952,10 @@ impl Checker<'_> {
     fn templates(&mut self) {
         let wf = self.workflow;
         self.names_are_ids(wf.templates.keys(), "template");
+        let mut renderable = true;
         for (name, template) in &wf.templates {
             if template.text.is_none() && !crate::notify::templates::is_built_in(name.get_ref()) {
+                renderable = false;
                 self.error(
                     name.span(),
                     format!("template `{}` is not a built-in one, so it needs a `text`", name.get_ref()),
@@ -961,6 +964,7 @@ impl Checker<'_> {
             }
             for (part, source) in template.parts() {
                 if let Some((line, message)) = crate::notify::templates::syntax_error(source.get_ref()) {
+                    renderable = false;
                     let span = line_in_string(self.source, source.span(), line);
                     self.error(
                         span,
@@ -970,13 +974,25 @@ impl Checker<'_> {
                 }
             }
         }
-        let mut references: Vec<(&Name, String)> = Vec::new();
+        let mut references: Vec<(&Name, String, Purpose)> = Vec::new();
         references.extend(
-            wf.notifications.iter().filter_map(|n| n.template.as_ref()).map(|t| (t, "in a notification".into())),
+            wf.notifications
+                .iter()
+                .filter_map(|n| n.template.as_ref())
+                .map(|t| (t, "in a notification".into(), Purpose::Notification)),
         );
-        references.extend(wf.survey.iter().filter_map(|s| s.template.as_ref()).map(|t| (t, "in `survey`".into())));
+        references.extend(
+            wf.survey.iter().filter_map(|s| s.template.as_ref()).map(|t| (t, "in `survey`".into(), Purpose::Survey)),
+        );
         for (name, job) in &wf.jobs {
-            references.extend(job.template.iter().map(|t| (t, format!("in job `{}`", name.get_ref()))));
+            // Only a follow-up job mails with its own template (a digest is `digest`, a survey
+            // job sends the survey's).
+            let purpose = match job.action.get_ref() {
+                JobAction::Digest => Purpose::Digest,
+                JobAction::SurveySample => Purpose::Survey,
+                JobAction::FollowUp => Purpose::FollowUp,
+            };
+            references.extend(job.template.iter().map(|t| (t, format!("in job `{}`", name.get_ref()), purpose)));
         }
         let slas = wf
             .stages
@@ -986,11 +1002,71 @@ impl Checker<'_> {
             .chain(wf.sla.resolution.iter());
         for sla in slas {
             references.extend(
-                sla.escalate.iter().filter_map(|e| e.template.as_ref()).map(|t| (t, "in an escalation".into())),
+                sla.escalate
+                    .iter()
+                    .filter_map(|e| e.template.as_ref())
+                    .map(|t| (t, "in an escalation".into(), Purpose::Escalation)),
             );
         }
-        for (name, context) in references {
-            self.reference(name, "template", &self.known.templates, &context);
+        let mut purposes: BTreeMap<&str, BTreeSet<Purpose>> = BTreeMap::new();
+        for (name, context, purpose) in references {
+            if self.reference(name, "template", &self.known.templates, &context) {
+                purposes.entry(name.get_ref().as_str()).or_default().insert(purpose);
+            }
+        }
+        if renderable {
+            self.trial_renders(purposes);
+        }
+    }
+
+    /// Renders every template (the built-in ones too: a workflow may override the layout they
+    /// extend) as each kind of message that uses it, with sample values, and reports those
+    /// that fail: one that loops without end or grows without bound fails here, not in the
+    /// delivery worker.
+    fn trial_renders(&mut self, mut purposes: BTreeMap<&'a str, BTreeSet<Purpose>>) {
+        let wf = self.workflow;
+        let Ok(templates) = Templates::new(&wf.templates, wf.timezone()) else { return };
+        let built_in = crate::notify::templates::built_in().map(|name| -> &'a str { name });
+        for name in built_in.chain(keys(&wf.templates)) {
+            let of_name = purposes.entry(name).or_default();
+            match Purpose::of_built_in(name) {
+                Some(own) => {
+                    of_name.insert(own);
+                }
+                // A template of the workflow's own that nothing names yet: taken for a notification.
+                None if of_name.is_empty() => {
+                    of_name.insert(Purpose::Notification);
+                }
+                None => {}
+            }
+        }
+        let mut failed: HashSet<String> = HashSet::new();
+        for (name, purposes) in &purposes {
+            let purposes: Vec<Purpose> = purposes.iter().copied().collect();
+            let Err(TemplateError::Render { name: file, line, message }) = templates.trial(name, &purposes) else {
+                continue;
+            };
+            // A layout override that fails, fails every template that extends it: once.
+            if !failed.insert(file.clone()) {
+                continue;
+            }
+            let (template, part) = part_of(&file).unwrap_or((name, "text"));
+            let source = wf.templates.get(template).and_then(|t| t.parts().find(|(p, _)| *p == part).map(|(_, s)| s));
+            let span = match source {
+                Some(source) => line_in_string(self.source, source.span(), line.unwrap_or(1)),
+                None => wf.templates.get_key_value(*name).map_or(wf.id.span(), |(key, _)| key.span()),
+            };
+            let as_what = purposes.iter().map(|p| p.label()).collect::<Vec<_>>().join(" and as ");
+            self.error(
+                span,
+                format!("template `{template}` ({part}) cannot be rendered: {message}"),
+                format!(
+                    "it was rendered as {as_what} with sample values; each part of a mail may take {} steps, \
+                     {} KiB of output and {MAX_DEPTH} levels of nesting",
+                    thousands(FUEL),
+                    MAX_OUTPUT / 1024
+                ),
+            );
         }
     }
 

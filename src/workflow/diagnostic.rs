@@ -189,8 +189,8 @@ pub fn kind(message: &str) -> String {
     out
 }
 
-/// `7980` as `7,980`.
-pub fn thousands(n: usize) -> String {
+/// `7980` as `7,980` (any whole number).
+pub fn thousands(n: impl fmt::Display) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
