@@ -31,6 +31,10 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Longest one evaluation of a workflow's Rhai script may run, in milliseconds (1 to
+    /// 10,000). Scripts run inside the single writer: this is what a slow rule can hold up
+    /// every other command.
+    pub script_time_limit_ms: u64,
     /// Log as `pretty` text or `json` lines.
     pub log_format: LogFormat,
     /// Tokens given in configuration (by digest) besides those in the database.
@@ -159,6 +163,7 @@ impl Default for Config {
             cache_mb: 256,
             request_timeout_secs: 30,
             max_body_bytes: 1024 * 1024,
+            script_time_limit_ms: 50,
             log_format: LogFormat::Pretty,
             tokens: Vec::new(),
             mail: MailConfig::default(),
@@ -230,6 +235,9 @@ impl Config {
         }
         if self.delivery.max_attempts == 0 || self.delivery.concurrency == 0 {
             return Err(ConfigError("delivery.max_attempts and delivery.concurrency must be at least 1".into()));
+        }
+        if !(1..=10_000).contains(&self.script_time_limit_ms) {
+            return Err(ConfigError("script_time_limit_ms must be between 1 and 10000".into()));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
