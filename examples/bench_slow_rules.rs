@@ -26,8 +26,9 @@ use afterdesk::writer::{OpenRequest, Writer};
 /// Fast clients: each opens after-sales tickets one after another.
 const FAST_CLIENTS: usize = 16;
 
-/// A workflow whose priority rule upper-cases 32 KiB in a loop: each call is one operation
-/// but takes microseconds, so the script runs until the wall-time bound stops it.
+/// A workflow whose priority rule searches a list of 10,000 texts in a loop: each search is
+/// one operation but takes tens of microseconds, so the script runs until the wall-time bound
+/// stops it (before the operation limit).
 const SLOW: &str = r#"
 id = "slow-rules"
 name = "Slow rules"
@@ -35,9 +36,9 @@ ticket_prefix = "SR"
 priorities = ["normal", "high"]
 categories = ["repair"]
 priority_rule = '''
-let s = "x";
-for i in 0..15 { s += s; }
-loop { s.to_upper(); }
+let texts = [];
+texts.pad(10000, "washer");
+loop { texts.contains("oven"); }
 '''
 
 [roles]
