@@ -72,6 +72,7 @@ impl Application {
 
     /// Same, with a given clock (tests move time by hand).
     pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        crate::engine::rules::set_run_time(Duration::from_millis(config.script_time_limit_ms));
         let store_config = StoreConfig { path: config.data.clone(), cache_bytes: config.cache_mb * 1024 * 1024 };
         let store = Store::open(&store_config)?;
         let registry = Arc::new(Registry::load(store.clone(), &config.workflows)?);

@@ -34,6 +34,10 @@ pub struct Config {
     /// Limits on connections (against slow and idle clients).
     #[serde(default)]
     pub server: ServerConfig,
+    /// Longest one evaluation of a workflow's Rhai script may run, in milliseconds (1 to
+    /// 10,000). Scripts run inside the single writer: this is what a slow rule can hold up
+    /// every other command.
+    pub script_time_limit_ms: u64,
     /// Log as `pretty` text or `json` lines.
     pub log_format: LogFormat,
     /// Tokens given in configuration (by digest) besides those in the database.
@@ -209,6 +213,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_body_bytes: 1024 * 1024,
             server: ServerConfig::default(),
+            script_time_limit_ms: 50,
             log_format: LogFormat::Pretty,
             tokens: Vec::new(),
             mail: MailConfig::default(),
@@ -297,6 +302,9 @@ impl Config {
                  answered could be cut off",
                 server.idle_timeout_secs, self.request_timeout_secs
             )));
+        }
+        if !(1..=10_000).contains(&self.script_time_limit_ms) {
+            return Err(ConfigError("script_time_limit_ms must be between 1 and 10000".into()));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));

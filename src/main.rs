@@ -170,8 +170,9 @@ fn main() -> ExitCode {
 }
 
 fn validate(loaded: &Loaded, format: Format) -> ExitCode {
-    let errors = loaded.problems.iter().filter(|p| p.is_error()).count();
-    let warnings = loaded.problems.len() - errors;
+    // A summary line stands for the problems it left out.
+    let errors: usize = loaded.problems.iter().filter(|p| p.is_error()).map(|p| p.count()).sum();
+    let warnings: usize = loaded.problems.iter().filter(|p| !p.is_error()).map(|p| p.count()).sum();
     match format {
         Format::Json => {
             let workflows: Vec<_> = loaded

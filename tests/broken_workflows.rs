@@ -353,3 +353,72 @@ fn validate_json_lists_every_problem_with_its_place() {
     let errors = problems.iter().filter(|p| p["severity"] == "error").count();
     assert_eq!(errors, announced, "errors listed in `problems`");
 }
+
+/// A workflow file with `count` stages in a chain, written to `dir`.
+fn chain_of_stages(dir: &Path, count: usize) -> PathBuf {
+    let mut text = String::from(
+        "id = \"long-chain\"\nname = \"Long chain\"\npriorities = [\"low\"]\n[roles]\nagent = [\"a@example.com\"]\n",
+    );
+    for i in 0..count {
+        let next = if i + 1 < count { format!("s{}", i + 1) } else { "done".to_string() };
+        let _ = writeln!(
+            text,
+            "[stages.s{i}]\nraci = {{ responsible = \"agent\" }}\ntransitions = [{{ name = \"next\", to = \"{next}\" }}]"
+        );
+    }
+    text.push_str("[stages.done]\nterminal = true\n");
+    let path = dir.join("long-chain.toml");
+    std::fs::write(&path, text).expect("the generated workflow is written");
+    path
+}
+
+#[test]
+fn twenty_thousand_stages_validate() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = chain_of_stages(dir.path(), 20_000);
+    let workflow = load_file(&path).unwrap_or_else(|problems| panic!("{:?}", problems.first()));
+    assert_eq!(workflow.definition.stages.len(), 20_001);
+    assert!(workflow.warnings.is_empty(), "{:?}", workflow.warnings.first());
+}
+
+/// 8,000 copies of one category on one line: about 50 KB, like the file of issue 12.
+fn eight_thousand_duplicates(dir: &Path) -> PathBuf {
+    let categories = vec!["\"repair\""; 8_000].join(", ");
+    let text = format!(
+        "id = \"dups\"\nname = \"Duplicates\"\npriorities = [\"low\"]\ncategories = [{categories}]\n[roles]\n\
+         agent = [\"a@example.com\"]\n[stages.open]\nraci = {{ responsible = \"agent\" }}\n\
+         transitions = [{{ name = \"close\", to = \"done\" }}]\n[stages.done]\nterminal = true\n"
+    );
+    let path = dir.join("dups.toml");
+    std::fs::write(&path, text).expect("the generated workflow is written");
+    path
+}
+
+#[test]
+fn validate_shows_a_repeated_mistake_a_few_times_then_counts_the_rest() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = eight_thousand_duplicates(dir.path());
+    let argument = path.display().to_string();
+    let output = afterdesk(&["validate", &argument]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{}", &text[..text.len().min(2_000)]);
+    // Old code printed every duplicate with the whole 50 KB line under it: 400 MB.
+    assert!(text.len() < 32 * 1024, "{} bytes of output; it starts:\n{}", text.len(), &text[..2_000]);
+    let shown = text.matches("error: duplicate category `repair`").count();
+    assert_eq!(shown, afterdesk::workflow::diagnostic::MAX_OF_A_KIND, "{text}");
+    let more = 7_999 - shown;
+    let summary = format!("... and {} more like the one above: duplicate category", more_text(more));
+    assert!(text.contains(&summary), "no `{summary}` in:\n{text}");
+    assert!(text.contains("7999 error(s)"), "the count is of every duplicate:\n{text}");
+
+    let output = afterdesk(&["validate", &argument, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["errors"], 7_999, "{report}");
+    let problems = report["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), shown + 1, "{report}");
+    assert_eq!(problems[shown]["omitted"], more, "{report}");
+}
+
+fn more_text(n: usize) -> String {
+    afterdesk::workflow::diagnostic::thousands(n)
+}

@@ -2309,7 +2309,10 @@ fn a_condition_that_loops_forever_is_stopped_with_a_script_error_naming_the_line
     let mut story = Desk::new(&SCRIPTS).open_plain();
     let (script, message) = script_error(story.fails(&agent(ANN), go("spin")));
     assert_eq!(script, "inline script");
-    assert_eq!(message, "stopped after 500000 operations (line 3): does it loop forever?");
+    // Its operation limit or its time bound, whichever comes first (a debug build is slow).
+    let stopped = message == "stopped after 200000 operations (line 3): does it loop forever?"
+        || message == "stopped after running 50 ms (line 3): scripts are limited in time";
+    assert!(stopped, "{message}");
 }
 
 #[test]

@@ -8,6 +8,14 @@
 //! a bad rule fails its command and never hangs a worker. Besides Rhai's own functions scripts may call the
 //! helpers of [`super::helpers`] (dates, business time, text).
 //!
+//! Scripts run inside the single writer, so the wall-time bound is what a slow rule can cost
+//! every other command queued behind it: it is tight ([`DEFAULT_RUN_TIME`], 50 ms; the
+//! `script_time_limit_ms` setting), where a real rule takes well under a millisecond. And a
+//! script that keeps running into its limits is suspended, failing at once for a while, so
+//! that clients who keep sending commands that run it cannot keep the writer busy with it
+//! (at most a twentieth of its time in the long run). `examples/bench_slow_rules.rs` measures what slow rules do to other workflows'
+//! commands.
+//!
 //! The rule kinds and their contracts (what a script gets, what it must return):
 //!
 //! | kind | written as | gets | returns |
@@ -20,8 +28,9 @@
 //!
 //! Anything else returned is an error of the script, named with its path.
 
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde::Serialize;
@@ -29,21 +38,38 @@ use serde::Serialize;
 use super::error::{EngineError, FieldProblem};
 use crate::workflow::script::CompiledScript;
 
-/// Most operations one evaluation may run: a loop that never ends stops here within
-/// milliseconds.
-pub const MAX_OPERATIONS: u64 = 500_000;
+/// Most operations one evaluation may run: a loop that never ends stops here within a few
+/// milliseconds in a release build (before the time bound; in a debug build the time bound
+/// may come first). A real rule runs a few hundred.
+pub const MAX_OPERATIONS: u64 = 200_000;
 /// Deepest function-call nesting.
 pub const MAX_CALL_LEVELS: usize = 32;
 /// Longest string a script may build, in bytes.
 pub const MAX_STRING_SIZE: usize = 64 * 1024;
 /// Most items of an array or map a script may build.
 pub const MAX_COLLECTION_SIZE: usize = 10_000;
-/// Longest one evaluation may run. Operations are counted, but one operation may be a costly
-/// call (a search in a long text, a regular expression): this bounds the wall time whatever
-/// the script calls. Checked every [`CLOCK_EVERY`] operations.
-pub const MAX_RUN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
-/// How many operations pass between two looks at the clock.
-const CLOCK_EVERY: u64 = 1_024;
+/// Longest one evaluation may run, unless configured otherwise ([`set_run_time`]).
+/// Operations are counted, but one operation may be a costly call (a search in a long text, a
+/// regular expression): this bounds the wall time whatever the script calls. Checked every
+/// [`CLOCK_EVERY`] operations. A rule runs inside the writer, so this is also the most one
+/// evaluation holds up every other command.
+pub const DEFAULT_RUN_TIME: std::time::Duration = std::time::Duration::from_millis(50);
+/// How many operations pass between two looks at the clock (a look costs about 20 ns).
+const CLOCK_EVERY: u64 = 128;
+
+/// The wall-time bound in force, in microseconds.
+#[allow(clippy::cast_possible_truncation)]
+static RUN_TIME_MICROS: AtomicU64 = AtomicU64::new(DEFAULT_RUN_TIME.as_micros() as u64);
+
+/// Sets how long one evaluation may run (at startup, from `script_time_limit_ms`).
+pub fn set_run_time(limit: std::time::Duration) {
+    RUN_TIME_MICROS.store(u64::try_from(limit.as_micros()).unwrap_or(u64::MAX).max(1), Ordering::Relaxed);
+}
+
+/// How long one evaluation may run.
+pub fn run_time() -> std::time::Duration {
+    std::time::Duration::from_micros(RUN_TIME_MICROS.load(Ordering::Relaxed))
+}
 
 thread_local! {
     /// When the evaluation running on this thread must stop.
@@ -83,17 +109,108 @@ pub fn to_script_value(view: &impl Serialize) -> Dynamic {
     rhai::serde::to_dynamic(view).unwrap_or(Dynamic::UNIT)
 }
 
+/// The share of time a script that keeps running into its time or operation limit may take,
+/// in the long run: one part in this many. Each script has an allowance of such time
+/// ([`OVERTIME_BURST`] bounds at most), spent by every run stopped by a limit and refilled at
+/// one bound per this many bounds; a script whose allowance is spent fails at once until it
+/// has some again. A rule that is slow on rare tickets runs as before; one that is slow every
+/// time takes at most a twentieth of the writer, however often clients send its commands.
+const OVERTIME_SHARE: u32 = 20;
+/// How many runs stopped by a limit a script may have in a row before its allowance is spent.
+const OVERTIME_BURST: u32 = 3;
+
+/// Scripts that ran into a limit, by the address of their compiled form (one per workflow
+/// version): their allowance (in µs, negative when overspent) and when it was counted. The
+/// entry keeps the compiled form alive, so its address cannot be reused by another script.
+static OVERTIME: LazyLock<std::sync::Mutex<HashMap<usize, Allowance>>> =
+    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+struct Allowance {
+    _script: Arc<rhai::AST>,
+    micros: f64,
+    at: std::time::Instant,
+}
+
+impl Allowance {
+    fn full() -> f64 {
+        run_time().as_secs_f64() * 1e6 * f64::from(OVERTIME_BURST)
+    }
+
+    /// The allowance at `now`, refilled since it was counted.
+    fn at(&self, now: std::time::Instant) -> f64 {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * 1e6 / f64::from(OVERTIME_SHARE);
+        (self.micros + refill).min(Self::full())
+    }
+}
+
+/// Whether scripts that keep running into their limits are suspended (the default).
+static SUSPENDING: AtomicBool = AtomicBool::new(true);
+
+/// Switches suspending slow scripts on or off; `examples/bench_slow_rules.rs` switches it off
+/// to measure what it saves.
+pub fn set_suspending(on: bool) {
+    SUSPENDING.store(on, Ordering::Relaxed);
+}
+
+fn script_key(script: &CompiledScript) -> usize {
+    Arc::as_ptr(&script.ast).addr()
+}
+
+/// How long until `script` may run again, when it has spent its allowance.
+fn suspended(script: &CompiledScript) -> Option<std::time::Duration> {
+    if !SUSPENDING.load(Ordering::Relaxed) {
+        return None;
+    }
+    let overtime = OVERTIME.lock().ok()?;
+    let left = overtime.get(&script_key(script))?.at(std::time::Instant::now());
+    (left <= 0.0).then(|| std::time::Duration::from_secs_f64((-left * f64::from(OVERTIME_SHARE) / 1e6).max(1e-3)))
+}
+
+/// Spends `spent` of `script`'s allowance.
+fn spend(script: &CompiledScript, spent: std::time::Duration) {
+    let now = std::time::Instant::now();
+    let Ok(mut overtime) = OVERTIME.lock() else { return };
+    overtime.retain(|_, allowance| allowance.at(now) < Allowance::full());
+    let entry = overtime.entry(script_key(script)).or_insert_with(|| Allowance {
+        _script: script.ast.clone(),
+        micros: Allowance::full(),
+        at: now,
+    });
+    entry.micros = entry.at(now) - spent.as_secs_f64() * 1e6;
+    entry.at = now;
+}
+
 /// Runs `script` with the given variables, and returns what it returned.
+///
+/// Time spent in runs stopped by the time or operation limit is counted against the script
+/// ([`OVERTIME_SHARE`]): a script that keeps running into its limits fails at once for a while,
+/// so that a slow rule costs its own workflow's commands, not everybody's.
 fn run(script: &CompiledScript, variables: &[(&str, Dynamic)]) -> Result<Dynamic, EngineError> {
+    if let Some(wait) = suspended(script) {
+        return Err(EngineError::Script {
+            script: script_name(script),
+            message: format!(
+                "suspended for {} ms: it keeps running into its limits, and a rule that slow would hold up \
+                 every other command",
+                wait.as_millis().max(1)
+            ),
+        });
+    }
     super::helpers::reset_budget();
     let mut scope = Scope::new();
     for (name, value) in variables {
         scope.push_constant_dynamic(*name, value.clone());
     }
-    DEADLINE.with(|deadline| deadline.set(Some(std::time::Instant::now() + MAX_RUN_TIME)));
+    let started = std::time::Instant::now();
+    DEADLINE.with(|deadline| deadline.set(Some(started + run_time())));
     let result = ENGINE.eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast);
     DEADLINE.with(|deadline| deadline.set(None));
-    result.map_err(|error| script_error(script, &error))
+    result.map_err(|error| {
+        if matches!(*error, EvalAltResult::ErrorTerminated(..) | EvalAltResult::ErrorTooManyOperations(_)) {
+            spend(script, started.elapsed());
+        }
+        script_error(script, &error)
+    })
 }
 
 fn script_error(script: &CompiledScript, error: &EvalAltResult) -> EngineError {
@@ -109,7 +226,7 @@ fn script_error(script: &CompiledScript, error: &EvalAltResult) -> EngineError {
         EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} too large{place}: scripts are limited in memory"),
         EvalAltResult::ErrorStackOverflow(_) => format!("calls nested too deeply{place}"),
         EvalAltResult::ErrorTerminated(..) => {
-            format!("stopped after running {} ms{place}: scripts are limited in time", MAX_RUN_TIME.as_millis())
+            format!("stopped after running {} ms{place}: scripts are limited in time", run_time().as_millis())
         }
         other => {
             let text = other.to_string();
@@ -373,7 +490,8 @@ mod tests {
         else {
             panic!("the loop must fail");
         };
-        assert!(message.contains("operations") && message.contains("line 2"), "{message}");
+        let stopped = message.contains("operations") || message.contains("limited in time");
+        assert!(stopped && message.contains("line 2"), "{message}");
     }
 
     #[test]
@@ -386,7 +504,38 @@ mod tests {
             panic!("the slow script must fail");
         };
         assert!(message.contains("limited") && message.contains("line 2"), "{message}");
+        // Inside the writer a slow rule holds up every command: the bound is tens of ms, not 1 s.
+        assert_eq!(run_time(), DEFAULT_RUN_TIME);
+        assert!(message.contains("stopped after running 50 ms"), "{message}");
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "stopped, not run to the end");
+    }
+
+    #[test]
+    fn a_script_that_keeps_running_into_its_limits_is_suspended_and_then_fails_at_once() {
+        let spin = script("let x = 0;\nloop { x += 1; }");
+        let mut stopped = 0;
+        let message = loop {
+            let Err(EngineError::Script { message, .. }) = condition(&spin, &ticket()) else { panic!("fails") };
+            if !message.starts_with("stopped after") {
+                break message;
+            }
+            stopped += 1;
+            // Each run spends up to one time bound (less when the operation limit comes first).
+            assert!(stopped <= 100, "still running after {stopped} runs stopped by a limit");
+        };
+        assert!(stopped >= 1, "the first runs run: {message}");
+        assert!(
+            message.starts_with("suspended for ") && message.contains("keeps running into its limits"),
+            "{message}"
+        );
+        // Only that script: another one runs as usual.
+        assert_eq!(condition(&script("true"), &ticket()), Ok(None));
+        // A script that fails otherwise is not suspended.
+        let broken = script("let x = ();\nx.nothing()");
+        for _ in 0..2 {
+            let Err(EngineError::Script { message, .. }) = condition(&broken, &ticket()) else { panic!("fails") };
+            assert!(!message.starts_with("suspended"), "{message}");
+        }
     }
 
     #[test]

@@ -5,15 +5,24 @@
 //! of any template, or add templates of its own; what it leaves out is the built-in part. HTML
 //! parts are auto-escaped and usually extend the built-in `layout`. One [`Templates`] is built
 //! per workflow version, so a message queued before a workflow changed renders as it would have.
+//!
+//! Templates are guests, like scripts: each part of a mail is rendered with at most [`FUEL`]
+//! MiniJinja instructions, [`MAX_DEPTH`] levels of nesting, and into [`MAX_OUTPUT`] bytes, and
+//! a template that goes past one fails that one message with a clear error instead of running
+//! without end. [`Templates::trial`] renders a template with sample values of exactly the values
+//! its messages have ([`Purpose::sample`]), so `validate` catches a runaway template at load.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+use serde_json::json;
 
+use crate::workflow::diagnostic::thousands;
 use crate::workflow::model::{MailTemplate, Name};
 
 /// A rendered mail.
@@ -27,6 +36,16 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// Most MiniJinja instructions one part of a mail may run. A built-in part needs under a
+/// hundred (the digest's HTML 77, measured); a digest listing a hundred stages under a thousand.
+/// A loop without end stops here within milliseconds.
+pub const FUEL: u64 = 100_000;
+/// Largest part (subject, text or HTML) a template may produce, in bytes; also the largest
+/// value it may print.
+pub const MAX_OUTPUT: usize = 512 * 1024;
+/// Deepest nesting of blocks, includes and macro calls.
+pub const MAX_DEPTH: usize = 64;
+
 /// Why a template could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -34,13 +53,164 @@ pub enum TemplateError {
     #[error("no mail template named `{0}`")]
     Unknown(String),
     /// MiniJinja failed.
-    #[error("mail template `{name}`: {message}")]
+    #[error("mail template `{name}`: {message}{}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
     Render {
-        /// Template and part.
+        /// The template file that failed: `NAME.subject`, `NAME.txt` or `NAME.html` (which may
+        /// be another one than was rendered: the layout it extends, say).
         name: String,
+        /// Its line, from 1, when known.
+        line: Option<usize>,
         /// What went wrong.
         message: String,
     },
+}
+
+impl TemplateError {
+    fn of(file: &str, error: &minijinja::Error) -> Self {
+        let detail = error.detail().unwrap_or("cannot render");
+        let message = match error.kind() {
+            ErrorKind::OutOfFuel => {
+                format!(
+                    "stopped after {} steps: does a loop never end? (mail templates are limited in steps)",
+                    thousands(FUEL)
+                )
+            }
+            ErrorKind::WriteFailure => {
+                format!("its output is larger than {} KiB (mail templates are limited in size)", MAX_OUTPUT / 1024)
+            }
+            _ => detail.to_string(),
+        };
+        Self::Render { name: error.name().unwrap_or(file).to_string(), line: error.line(), message }
+    }
+}
+
+/// What a message is for, which decides the values its template gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Purpose {
+    /// A workflow's `[[notifications]]` about a ticket event (ticket received, stage entered, ...).
+    Notification,
+    /// A hook's `notify` action.
+    Hook,
+    /// An SLA warning or breach.
+    SlaAlert,
+    /// An SLA escalation level.
+    Escalation,
+    /// An SLA reminder.
+    Reminder,
+    /// The satisfaction survey.
+    Survey,
+    /// The digest job.
+    Digest,
+    /// The follow-up job.
+    FollowUp,
+}
+
+impl Purpose {
+    /// The purpose in words: `an escalation`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Notification => "a notification",
+            Self::Hook => "a hook's notice",
+            Self::SlaAlert => "an SLA warning or breach",
+            Self::Escalation => "an escalation",
+            Self::Reminder => "an SLA reminder",
+            Self::Survey => "a survey",
+            Self::Digest => "a digest",
+            Self::FollowUp => "a follow-up",
+        }
+    }
+
+    /// What a built-in template is for.
+    pub fn of_built_in(name: &str) -> Option<Self> {
+        Some(match name {
+            "sla_warning" | "sla_breach" => Self::SlaAlert,
+            "sla_escalation" => Self::Escalation,
+            "sla_reminder" => Self::Reminder,
+            "hook_notice" => Self::Hook,
+            "survey" => Self::Survey,
+            "digest" => Self::Digest,
+            "follow_up" => Self::FollowUp,
+            _ if is_built_in(name) => Self::Notification,
+            _ => return None,
+        })
+    }
+
+    /// Sample values of exactly the keys a message for this purpose has: those the engine puts
+    /// in (`engine::notices`, `jobs`) and the links the delivery worker adds.
+    pub fn sample(self) -> serde_json::Value {
+        let ticket = json!({
+            "number": "AS-7", "subject": "Washer stops mid-cycle", "stage": "review", "stage_name": "Review",
+            "priority": "high", "assignee": "ali@example.com", "customer": "Sam Rahimi", "workflow": "After-sales",
+        });
+        let links = json!({
+            "default_subject": "[AS-7] Washer stops mid-cycle", "public_url": "https://help.example.com",
+            "ticket_url": "https://help.example.com/v1/tickets/AS-7",
+        });
+        let clock = json!({
+            "clock": "resolution", "deadline": "2026-11-23T10:00:00Z", "late_by": "2h 30m",
+            "responsible": ["ali@example.com", "sara@example.com"],
+        });
+        let (mut sample, extra) = match self {
+            Self::Notification => (ticket, json!({ "event": "stage_changed" })),
+            Self::Hook => (ticket, json!({ "message": "A part was ordered for this repair." })),
+            Self::SlaAlert => (ticket, clock),
+            Self::Escalation => (merged(ticket, &clock), json!({ "level": 1 })),
+            Self::Reminder => (merged(ticket, &clock), json!({ "reminder": 2 })),
+            Self::Survey => (
+                json!({
+                    "number": "AS-7", "subject": "Washer stops mid-cycle", "customer": "Sam Rahimi",
+                    "workflow": "After-sales", "questions": ["csat", "comment"], "expires_at": "2026-12-07T10:00:00Z",
+                }),
+                json!({ "survey_url": "https://help.example.com/survey/sample" }),
+            ),
+            Self::Digest => (
+                json!({
+                    "workflow": "After-sales", "open": 12, "by_stage": { "intake": 4, "review": 6, "resolution": 2 },
+                    "breached": ["AS-3", "AS-7"], "job": "daily_digest",
+                }),
+                json!({}),
+            ),
+            Self::FollowUp => {
+                (json!({ "number": "AS-7", "subject": "Washer stops mid-cycle", "job": "follow_up" }), json!({}))
+            }
+        };
+        sample = merged(merged(sample, &extra), &links);
+        if self == Self::Digest
+            && let Some(map) = sample.as_object_mut()
+        {
+            // A digest is about no ticket: the worker adds no ticket link.
+            map.remove("ticket_url");
+            map["default_subject"] = json!("[After-sales] Digest: 12 open, 2 breached");
+        }
+        sample
+    }
+}
+
+fn merged(mut base: serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
+    if let (Some(target), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        target.extend(extra.clone());
+    }
+    base
+}
+
+/// Output that stops taking bytes past a limit: rendering then fails with a write error.
+struct Bounded {
+    out: Vec<u8>,
+    limit: usize,
+}
+
+impl io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.out.len() + bytes.len() > self.limit {
+            return Err(io::Error::other("the output is too large"));
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 static BUILT_IN: LazyLock<BTreeMap<String, MailTemplate>> = LazyLock::new(|| {
@@ -82,12 +252,26 @@ impl Templates {
     /// The built-in templates with `overrides` on top; times shown in `timezone`.
     pub fn new(overrides: &IndexMap<Name, MailTemplate>, timezone: Tz) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(MAX_DEPTH);
+        // A value too large to print fails before it is copied (into a `{% set %}` block, say,
+        // which does not go through the bounded output).
+        env.set_formatter(|out, state, value| {
+            let size = value.as_str().map_or(0, str::len);
+            if size > MAX_OUTPUT {
+                return Err(minijinja::Error::from(ErrorKind::WriteFailure));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
         env.add_filter("local", move |value: String| local_time(&value, timezone));
         let mut add = |name: String, source: String| {
-            env.add_template_owned(name.clone(), source)
-                .map_err(|error| TemplateError::Render { name, message: error.to_string() })
+            env.add_template_owned(name.clone(), source).map_err(|error| TemplateError::Render {
+                name,
+                line: error.line(),
+                message: error.to_string(),
+            })
         };
         let built_in = BUILT_IN.iter().map(|(name, parts)| (name.as_str(), parts));
         for (name, parts) in built_in.chain(overrides.iter().map(|(name, parts)| (name.get_ref().as_str(), parts))) {
@@ -105,13 +289,9 @@ impl Templates {
     pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<Rendered, TemplateError> {
         let render = |file: &str, context: &serde_json::Value| -> Result<Option<String>, TemplateError> {
             let Ok(template) = self.env.get_template(file) else { return Ok(None) };
-            template.render(context).map(Some).map_err(|error| TemplateError::Render {
-                name: file.to_string(),
-                message: match error.line() {
-                    Some(line) => format!("{} (line {line})", error.detail().unwrap_or("cannot render")),
-                    None => error.detail().unwrap_or("cannot render").to_string(),
-                },
-            })
+            let mut out = Bounded { out: Vec::new(), limit: MAX_OUTPUT };
+            template.render_captured_to(context, &mut out).map_err(|error| TemplateError::of(file, &error))?;
+            Ok(Some(String::from_utf8_lossy(&out.out).into_owned()))
         };
         let text =
             render(&file_name(name, "text"), context)?.ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
@@ -131,6 +311,27 @@ impl Templates {
         };
         Ok(Rendered { subject: subject.split_whitespace().collect::<Vec<_>>().join(" "), text, html })
     }
+
+    /// Renders template `name` as a message for each of `purposes`, with sample values
+    /// ([`Purpose::sample`]): the first failure, if any.
+    pub fn trial(&self, name: &str, purposes: &[Purpose]) -> Result<(), TemplateError> {
+        for purpose in purposes {
+            self.render(name, &purpose.sample())?;
+        }
+        Ok(())
+    }
+}
+
+/// Which template and part a template file is: `survey.txt` is (`survey`, `text`).
+pub fn part_of(file: &str) -> Option<(&str, &'static str)> {
+    let (name, extension) = file.rsplit_once('.')?;
+    let part = match extension {
+        "subject" => "subject",
+        "txt" => "text",
+        "html" => "html",
+        _ => return None,
+    };
+    Some((name, part))
 }
 
 fn file_name(name: &str, part: &str) -> String {
@@ -198,6 +399,68 @@ mod tests {
         assert_eq!(custom.subject, "S", "without a subject, Afterdesk's");
         assert!(custom.html.contains("Hi AS-2") && custom.html.contains("<html>"), "the text in the layout");
         assert!(matches!(templates.render("nope", &json!({})), Err(TemplateError::Unknown(_))));
+    }
+
+    fn custom(text: &str) -> Templates {
+        let mut overrides: IndexMap<Name, MailTemplate> = IndexMap::new();
+        let template =
+            MailTemplate { subject: None, text: Some(toml::Spanned::new(0..0, text.to_string())), html: None };
+        overrides.insert(toml::Spanned::new(0..0, "custom".to_string()), template);
+        Templates::new(&overrides, chrono_tz::UTC).expect("compiles")
+    }
+
+    fn failure(text: &str) -> String {
+        let started = std::time::Instant::now();
+        let result = custom(text).render("custom", &Purpose::Notification.sample());
+        let error = result.err().unwrap_or_else(|| panic!("`{text}` rendered"));
+        // Not a timing assertion: a guard so a regression shows as a failure, not a hung run.
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "`{text}` ran for {:?}", started.elapsed());
+        error.to_string()
+    }
+
+    #[test]
+    fn a_loop_without_end_stops_with_a_clear_error() {
+        let nested = failure("{% for a in range(100000) %}{% for b in range(100000) %}.{% endfor %}{% endfor %}");
+        assert!(nested.contains("stopped after 100,000 steps"), "{nested}");
+        assert!(nested.contains("custom.txt") && nested.contains("line 1"), "{nested}");
+        let huge = failure("{% for i in range(100000000) %}x{% endfor %}");
+        assert!(huge.contains("too many elements"), "{huge}");
+    }
+
+    #[test]
+    fn output_is_bounded() {
+        let raw = failure(&format!("{{% for i in range(5000) %}}{}{{% endfor %}}", "x".repeat(200)));
+        assert!(raw.contains("larger than 512 KiB"), "{raw}");
+        let value = failure("{{ 'x' * 1000000 }}");
+        assert!(value.contains("larger than 512 KiB"), "{value}");
+        // Doubling a captured value: it fails once the value is too large to print.
+        let doubling = failure(
+            "{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}\
+             {% set s %}{{ ns.s }}{{ ns.s }}{% endset %}{% set ns.s = s %}{% endfor %}",
+        );
+        assert!(doubling.contains("larger than 512 KiB"), "{doubling}");
+    }
+
+    #[test]
+    fn recursion_is_bounded() {
+        let error = failure("{% macro down(n) %}{{ down(n + 1) }}{% endmacro %}{{ down(0) }}");
+        assert!(error.contains("recursion"), "{error}");
+    }
+
+    #[test]
+    fn every_built_in_renders_with_the_samples_of_its_purpose() {
+        let templates = templates();
+        for name in built_in() {
+            let purpose = Purpose::of_built_in(name).expect("a built-in has a purpose");
+            let sample = purpose.sample();
+            let rendered = templates.render(name, &sample).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(rendered.subject, sample["default_subject"].as_str().unwrap_or_default(), "{name}");
+            assert!(!rendered.text.trim().is_empty() && rendered.html.contains("<html>"), "{name}");
+            templates.trial(name, &[purpose]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(Purpose::of_built_in("sla_reminder"), Some(Purpose::Reminder));
+        assert_eq!(Purpose::of_built_in("layout"), None, "not a mail of its own");
+        assert!(Purpose::Digest.sample().get("ticket_url").is_none(), "a digest is about no ticket");
     }
 
     #[test]

@@ -6,17 +6,22 @@
 //! reported, each at the line and column of the offending value with a one-line hint.
 //!
 //! Input is the model `parse` produced; this module reads no files and compiles no scripts.
+//!
+//! The checks are near-linear in the size of the file: names are looked up in sets made once,
+//! and a kind of problem found more than [`MAX_OF_A_KIND`](super::diagnostic::MAX_OF_A_KIND) times is only counted (its hint, with
+//! a search for the closest name, is worded for the first few), then told in one summary line.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostic, Severity, Tally, thousands};
 use super::model::{Calendar, EventKind, Form, JobAction, Name, Sla, Stage, WorkflowFile};
 use super::values::closest;
+use crate::notify::templates::{FUEL, MAX_DEPTH, MAX_OUTPUT, Purpose, TemplateError, Templates, part_of};
 
 /// The calendar every workflow has without declaring it.
 pub const ALWAYS_OPEN: &str = "24x7";
@@ -38,7 +43,17 @@ pub fn check(
     dropped: &HashSet<String>,
     structure_ok: bool,
 ) -> Vec<Diagnostic> {
-    let mut checker = Checker { file, source, workflow, dropped, found: Vec::new() };
+    let known = Known::new(workflow);
+    let mut checker = Checker {
+        file,
+        source,
+        workflow,
+        dropped,
+        known: &known,
+        lines: Lines::new(source),
+        found: Vec::new(),
+        tally: Tally::default(),
+    };
     checker.identity();
     checker.lists();
     checker.calendars();
@@ -59,8 +74,81 @@ pub fn check(
     if !structure_ok {
         checker.found.retain(Diagnostic::is_error);
     }
+    let summaries = checker.tally.summaries(&checker.found);
+    checker.found.sort_by_key(|d| (d.span.start, d.span.end));
+    // After the problems they follow (the sort is stable).
+    checker.found.extend(summaries);
     checker.found.sort_by_key(|d| (d.span.start, d.span.end));
     checker.found
+}
+
+/// The names references may use, each kind in a set made once (and in file order for hints).
+struct Known<'a> {
+    stages: Names<'a>,
+    roles: Names<'a>,
+    roles_or_customer: Names<'a>,
+    forms: Names<'a>,
+    calendars: Names<'a>,
+    priorities: Names<'a>,
+    categories: Names<'a>,
+    channels: Names<'a>,
+    templates: Names<'a>,
+}
+
+impl<'a> Known<'a> {
+    fn new(wf: &'a WorkflowFile) -> Self {
+        let mut templates = Names::of(keys(&wf.templates));
+        for name in crate::notify::templates::built_in() {
+            templates.add(name);
+        }
+        Self {
+            stages: Names::of(keys(&wf.stages)),
+            roles: Names::of(keys(&wf.roles)),
+            roles_or_customer: Names::of(std::iter::once(CUSTOMER).chain(keys(&wf.roles))),
+            forms: Names::of(keys(&wf.forms)),
+            calendars: Names::of(std::iter::once(ALWAYS_OPEN).chain(keys(&wf.calendars))),
+            priorities: Names::of(strs(&wf.priorities)),
+            categories: Names::of(strs(&wf.categories)),
+            channels: Names::of(strs(&wf.channels)),
+            templates,
+        }
+    }
+}
+
+/// Names of one kind: a set to look up, and the order to list them in.
+struct Names<'a> {
+    set: HashSet<&'a str>,
+    order: Vec<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn of(names: impl Iterator<Item = &'a str>) -> Self {
+        let mut out = Self { set: HashSet::new(), order: Vec::new() };
+        for name in names {
+            out.add(name);
+        }
+        out
+    }
+
+    fn add(&mut self, name: &'a str) {
+        if self.set.insert(name) {
+            self.order.push(name);
+        }
+    }
+}
+
+/// Where each line of the file starts, to turn an offset into a line number in O(log n).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(source: &str) -> Self {
+        Self(std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect())
+    }
+
+    /// The 1-based line of a byte offset.
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|start| *start <= offset)
+    }
 }
 
 struct Checker<'a> {
@@ -68,7 +156,10 @@ struct Checker<'a> {
     source: &'a Arc<str>,
     workflow: &'a WorkflowFile,
     dropped: &'a HashSet<String>,
+    known: &'a Known<'a>,
+    lines: Lines,
     found: Vec<Diagnostic>,
+    tally: Tally,
 }
 
 fn is_id(name: &str) -> bool {
@@ -84,9 +175,18 @@ fn plural(word: &str) -> String {
     }
 }
 
+/// Most names a hint lists.
+const MAX_LISTED: usize = 20;
+
 fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
-    if names.is_empty() { "none are defined".to_string() } else { names.join(", ") }
+    let mut names = names.into_iter();
+    let shown: Vec<String> = names.by_ref().take(MAX_LISTED).map(|n| n.as_ref().to_string()).collect();
+    let more = names.count();
+    match (shown.is_empty(), more) {
+        (true, _) => "none are defined".to_string(),
+        (false, 0) => shown.join(", "),
+        (false, more) => format!("{}, ... ({} in all)", shown.join(", "), thousands(shown.len() + more)),
+    }
 }
 
 fn keys<V>(map: &IndexMap<Name, V>) -> impl Iterator<Item = &str> + Clone {
@@ -97,8 +197,11 @@ fn strs(names: &[Name]) -> impl Iterator<Item = &str> + Clone {
     names.iter().map(|n| n.get_ref().as_str())
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     fn report(&mut self, severity: Severity, span: Range<usize>, message: String, hint: Option<String>) {
+        if !self.tally.admit(&message) {
+            return;
+        }
         let mut diagnostic = Diagnostic::new(severity, self.file, self.source, span, message);
         diagnostic.hint = hint;
         self.found.push(diagnostic);
@@ -113,23 +216,24 @@ impl Checker<'_> {
     }
 
     /// Reports `name` unless it is one of `known` (or was dropped by the parser).
-    fn reference<'k>(
-        &mut self,
-        name: &Name,
-        what: &str,
-        known: impl Iterator<Item = &'k str> + Clone,
-        context: &str,
-    ) -> bool {
+    fn reference(&mut self, name: &Name, what: &str, known: &Names<'_>, context: &str) -> bool {
         let text = name.get_ref().as_str();
-        if known.clone().any(|k| k == text) || self.dropped.contains(text) {
+        if known.set.contains(text) || self.dropped.contains(text) {
             return true;
         }
+        let message = format!("unknown {what} `{text}` {context}");
+        if self.tally.is_full(&message) {
+            // Only counted: no search for the closest name.
+            self.tally.admit(&message);
+            return false;
+        }
         let plural = plural(what);
-        let hint = match closest(text, known.clone()) {
-            Some(best) => format!("did you mean `{best}`? {plural}: {}", list(known)),
-            None => format!("{plural}: {}", list(known)),
+        let names = known.order.iter().copied();
+        let hint = match closest(text, names.clone()) {
+            Some(best) => format!("did you mean `{best}`? {plural}: {}", list(names)),
+            None => format!("{plural}: {}", list(names)),
         };
-        self.error(name.span(), format!("unknown {what} `{text}` {context}"), hint);
+        self.error(name.span(), message, hint);
         false
     }
 
@@ -152,7 +256,7 @@ impl Checker<'_> {
             if text.is_empty() {
                 self.error(name.span(), format!("empty {what}"), format!("give the {what} a name or remove it"));
             } else if let Some(first) = seen.get(text) {
-                let (line, _) = super::diagnostic::line_column(self.source, first.start);
+                let line = self.lines.line(first.start);
                 self.error(
                     name.span(),
                     format!("duplicate {what} `{text}`"),
@@ -226,7 +330,7 @@ impl Checker<'_> {
         self.no_duplicates(&wf.categories, "category");
         self.no_duplicates(&wf.channels, "channel");
         if let Some(default) = &wf.default_priority {
-            self.reference(default, "priority", strs(&wf.priorities), "in `default_priority`");
+            self.reference(default, "priority", &self.known.priorities, "in `default_priority`");
         }
         if let Some(calendar) = &wf.calendar {
             self.calendar_ref(calendar, "in `calendar`");
@@ -237,8 +341,7 @@ impl Checker<'_> {
     }
 
     fn calendar_ref(&mut self, name: &Name, context: &str) {
-        let known = std::iter::once(ALWAYS_OPEN).chain(keys(&self.workflow.calendars));
-        self.reference(name, "calendar", known, context);
+        self.reference(name, "calendar", &self.known.calendars, context);
     }
 
     fn calendars(&mut self) {
@@ -263,7 +366,7 @@ impl Checker<'_> {
             working |= !shifts.0.is_empty();
             for day in &days.get_ref().0 {
                 if let Some(first) = day_line.get(day) {
-                    let (line, _) = super::diagnostic::line_column(self.source, first.start);
+                    let line = self.lines.line(first.start);
                     self.error(
                         days.span(),
                         format!("{day} is given hours twice in calendar `{}`", name.get_ref()),
@@ -430,7 +533,7 @@ impl Checker<'_> {
         let wf = self.workflow;
         self.names_are_ids(wf.stages.keys(), "stage");
         if let Some(start) = &wf.start {
-            self.reference(start, "stage", keys(&wf.stages), "in `start`");
+            self.reference(start, "stage", &self.known.stages, "in `start`");
         }
         for (name, stage) in &wf.stages {
             self.stage(name, stage);
@@ -438,15 +541,14 @@ impl Checker<'_> {
     }
 
     fn role_ref(&mut self, name: &Name, context: &str) {
-        self.reference(name, "role", keys(&self.workflow.roles), context);
+        self.reference(name, "role", &self.known.roles, context);
     }
 
     fn stage(&mut self, name: &Name, stage: &Stage) {
-        let wf = self.workflow;
         let stage_name = name.get_ref();
         let context = format!("in stage `{stage_name}`");
         for form in &stage.forms {
-            self.reference(form, "form", keys(&wf.forms), &context);
+            self.reference(form, "form", &self.known.forms, &context);
         }
         self.no_duplicates(&stage.forms, "form");
         let items: Vec<Name> = stage.checklist.iter().chain(&stage.optional_checklist).cloned().collect();
@@ -457,7 +559,7 @@ impl Checker<'_> {
         }
         for party in &raci.informed {
             if party.get_ref() != CUSTOMER {
-                let known = std::iter::once(CUSTOMER).chain(keys(&wf.roles));
+                let known = &self.known.roles_or_customer;
                 self.reference(party, "role", known, &format!("in `informed` of stage `{stage_name}`"));
             }
         }
@@ -485,7 +587,7 @@ impl Checker<'_> {
             self.reference(
                 &transition.to,
                 "stage",
-                keys(&wf.stages),
+                &self.known.stages,
                 &format!("in transition `{t}` of stage `{stage_name}`"),
             );
             if transition.requires_approval && raci.accountable.is_none() {
@@ -549,7 +651,6 @@ impl Checker<'_> {
     }
 
     fn sla(&mut self, sla: &Sla, owner: &str, ticket_level: bool) {
-        let wf = self.workflow;
         let context = format!("in the SLA of {owner}");
         if sla.within.get_ref().as_secs() == 0 {
             self.error(
@@ -559,7 +660,7 @@ impl Checker<'_> {
             );
         }
         for (priority, within) in &sla.by_priority {
-            self.reference(priority, "priority", strs(&wf.priorities), &format!("in `by_priority` {context}"));
+            self.reference(priority, "priority", &self.known.priorities, &format!("in `by_priority` {context}"));
             if within.get_ref().as_secs() == 0 {
                 self.error(within.span(), format!("the `{}` SLA of {owner} allows no time", priority.get_ref()), None);
             }
@@ -702,13 +803,13 @@ impl Checker<'_> {
         for rule in &wf.routing {
             let context = "in a routing rule";
             for category in &rule.category {
-                self.reference(category, "category", strs(&wf.categories), context);
+                self.reference(category, "category", &self.known.categories, context);
             }
             for priority in &rule.priority {
-                self.reference(priority, "priority", strs(&wf.priorities), context);
+                self.reference(priority, "priority", &self.known.priorities, context);
             }
             for channel in &rule.channel {
-                self.reference(channel, "channel", strs(&wf.channels), context);
+                self.reference(channel, "channel", &self.known.channels, context);
             }
             if let Some(role) = &rule.role {
                 self.role_ref(role, context);
@@ -755,7 +856,7 @@ impl Checker<'_> {
             let event = *notification.on.get_ref();
             let context = "in a notification";
             if let Some(stage) = &notification.stage {
-                self.reference(stage, "stage", keys(&wf.stages), context);
+                self.reference(stage, "stage", &self.known.stages, context);
                 if !matches!(event, EventKind::StageEntered | EventKind::StageLeft) {
                     self.error(
                         stage.span(),
@@ -779,7 +880,7 @@ impl Checker<'_> {
         let wf = self.workflow;
         let Some(survey) = &wf.survey else { return };
         if let Some(stage) = &survey.on_stage {
-            self.reference(stage, "stage", keys(&wf.stages), "in `survey.on_stage`");
+            self.reference(stage, "stage", &self.known.stages, "in `survey.on_stage`");
         }
         if survey.questions.is_empty() {
             self.error(0..0, "the survey asks no questions".into(), "list some of csat, nps, ces, comment".to_string());
@@ -851,8 +952,10 @@ impl Checker<'_> {
     fn templates(&mut self) {
         let wf = self.workflow;
         self.names_are_ids(wf.templates.keys(), "template");
+        let mut renderable = true;
         for (name, template) in &wf.templates {
             if template.text.is_none() && !crate::notify::templates::is_built_in(name.get_ref()) {
+                renderable = false;
                 self.error(
                     name.span(),
                     format!("template `{}` is not a built-in one, so it needs a `text`", name.get_ref()),
@@ -861,6 +964,7 @@ impl Checker<'_> {
             }
             for (part, source) in template.parts() {
                 if let Some((line, message)) = crate::notify::templates::syntax_error(source.get_ref()) {
+                    renderable = false;
                     let span = line_in_string(self.source, source.span(), line);
                     self.error(
                         span,
@@ -870,13 +974,25 @@ impl Checker<'_> {
                 }
             }
         }
-        let mut references: Vec<(&Name, String)> = Vec::new();
+        let mut references: Vec<(&Name, String, Purpose)> = Vec::new();
         references.extend(
-            wf.notifications.iter().filter_map(|n| n.template.as_ref()).map(|t| (t, "in a notification".into())),
+            wf.notifications
+                .iter()
+                .filter_map(|n| n.template.as_ref())
+                .map(|t| (t, "in a notification".into(), Purpose::Notification)),
         );
-        references.extend(wf.survey.iter().filter_map(|s| s.template.as_ref()).map(|t| (t, "in `survey`".into())));
+        references.extend(
+            wf.survey.iter().filter_map(|s| s.template.as_ref()).map(|t| (t, "in `survey`".into(), Purpose::Survey)),
+        );
         for (name, job) in &wf.jobs {
-            references.extend(job.template.iter().map(|t| (t, format!("in job `{}`", name.get_ref()))));
+            // Only a follow-up job mails with its own template (a digest is `digest`, a survey
+            // job sends the survey's).
+            let purpose = match job.action.get_ref() {
+                JobAction::Digest => Purpose::Digest,
+                JobAction::SurveySample => Purpose::Survey,
+                JobAction::FollowUp => Purpose::FollowUp,
+            };
+            references.extend(job.template.iter().map(|t| (t, format!("in job `{}`", name.get_ref()), purpose)));
         }
         let slas = wf
             .stages
@@ -886,15 +1002,71 @@ impl Checker<'_> {
             .chain(wf.sla.resolution.iter());
         for sla in slas {
             references.extend(
-                sla.escalate.iter().filter_map(|e| e.template.as_ref()).map(|t| (t, "in an escalation".into())),
+                sla.escalate
+                    .iter()
+                    .filter_map(|e| e.template.as_ref())
+                    .map(|t| (t, "in an escalation".into(), Purpose::Escalation)),
             );
         }
-        let mut known: Vec<&str> = keys(&wf.templates).collect();
-        for name in crate::notify::templates::built_in() {
-            known.push(name);
+        let mut purposes: BTreeMap<&str, BTreeSet<Purpose>> = BTreeMap::new();
+        for (name, context, purpose) in references {
+            if self.reference(name, "template", &self.known.templates, &context) {
+                purposes.entry(name.get_ref().as_str()).or_default().insert(purpose);
+            }
         }
-        for (name, context) in references {
-            self.reference(name, "template", known.iter().copied(), &context);
+        if renderable {
+            self.trial_renders(purposes);
+        }
+    }
+
+    /// Renders every template (the built-in ones too: a workflow may override the layout they
+    /// extend) as each kind of message that uses it, with sample values, and reports those
+    /// that fail: one that loops without end or grows without bound fails here, not in the
+    /// delivery worker.
+    fn trial_renders(&mut self, mut purposes: BTreeMap<&'a str, BTreeSet<Purpose>>) {
+        let wf = self.workflow;
+        let Ok(templates) = Templates::new(&wf.templates, wf.timezone()) else { return };
+        let built_in = crate::notify::templates::built_in().map(|name| -> &'a str { name });
+        for name in built_in.chain(keys(&wf.templates)) {
+            let of_name = purposes.entry(name).or_default();
+            match Purpose::of_built_in(name) {
+                Some(own) => {
+                    of_name.insert(own);
+                }
+                // A template of the workflow's own that nothing names yet: taken for a notification.
+                None if of_name.is_empty() => {
+                    of_name.insert(Purpose::Notification);
+                }
+                None => {}
+            }
+        }
+        let mut failed: HashSet<String> = HashSet::new();
+        for (name, purposes) in &purposes {
+            let purposes: Vec<Purpose> = purposes.iter().copied().collect();
+            let Err(TemplateError::Render { name: file, line, message }) = templates.trial(name, &purposes) else {
+                continue;
+            };
+            // A layout override that fails, fails every template that extends it: once.
+            if !failed.insert(file.clone()) {
+                continue;
+            }
+            let (template, part) = part_of(&file).unwrap_or((name, "text"));
+            let source = wf.templates.get(template).and_then(|t| t.parts().find(|(p, _)| *p == part).map(|(_, s)| s));
+            let span = match source {
+                Some(source) => line_in_string(self.source, source.span(), line.unwrap_or(1)),
+                None => wf.templates.get_key_value(*name).map_or(wf.id.span(), |(key, _)| key.span()),
+            };
+            let as_what = purposes.iter().map(|p| p.label()).collect::<Vec<_>>().join(" and as ");
+            self.error(
+                span,
+                format!("template `{template}` ({part}) cannot be rendered: {message}"),
+                format!(
+                    "it was rendered as {as_what} with sample values; each part of a mail may take {} steps, \
+                     {} KiB of output and {MAX_DEPTH} levels of nesting",
+                    thousands(FUEL),
+                    MAX_OUTPUT / 1024
+                ),
+            );
         }
     }
 
@@ -920,7 +1092,7 @@ impl Checker<'_> {
                 );
             }
             for stage in &webhook.stages {
-                self.reference(stage, "stage", keys(&wf.stages), &format!("in webhook `{}`", name.get_ref()));
+                self.reference(stage, "stage", &self.known.stages, &format!("in webhook `{}`", name.get_ref()));
             }
         }
     }
@@ -929,7 +1101,7 @@ impl Checker<'_> {
         let wf = self.workflow;
         for hook in &wf.hooks {
             if let Some(stage) = &hook.stage {
-                self.reference(stage, "stage", keys(&wf.stages), "in a hook");
+                self.reference(stage, "stage", &self.known.stages, "in a hook");
                 if !matches!(hook.on.get_ref(), EventKind::StageEntered | EventKind::StageLeft) {
                     self.error(
                         stage.span(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::check::check;
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostic, Severity, cap};
 use super::model::WorkflowFile;
 use super::parse::parse;
 use super::script::{ReadScript, Scripts, compile_all, read_from_disk};
@@ -57,19 +57,21 @@ impl Loaded {
     }
 }
 
-/// Loads one workflow from its text, reading its scripts with `read`.
+/// Loads one workflow from its text, reading its scripts with `read`. Its problems come in file
+/// order, a repeated kind of problem shown a few times and then counted ([`cap`]).
 pub fn load_source(path: &Path, source: Arc<str>, read: &ReadScript<'_>) -> Result<Workflow, Vec<Diagnostic>> {
     let parsed = parse(path, &source);
     let mut problems = parsed.problems;
     let Some(definition) = parsed.model else {
         sort(&mut problems);
-        return Err(problems);
+        return Err(cap(problems));
     };
     let structure_ok = problems.is_empty();
     let (scripts, script_problems) = compile_all(path, &source, &definition, read);
     problems.extend(script_problems);
     problems.extend(check(path, &source, &definition, &parsed.dropped, structure_ok));
     sort(&mut problems);
+    let problems = cap(problems);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(problems);
     }

@@ -461,3 +461,50 @@ async fn the_cli_queues_dead_letters_again_while_the_server_is_stopped() {
     assert_eq!(message.state, afterdesk::store::outbox::DeliveryState::Pending);
     assert_eq!(message.attempts, 0, "a fresh set of tries");
 }
+
+/// A workflow whose welcome mail loops over the subject three deep: fine for a short subject
+/// (and for the sample values `validate` renders it with), runaway for a long one.
+const RUNAWAY: &str = r#"
+id = "runaway"
+name = "Runaway"
+ticket_prefix = "RW"
+
+[roles]
+agent = ["agent@example.com"]
+
+[stages.intake]
+raci = { responsible = "agent" }
+transitions = [{ name = "close", to = "closed" }]
+
+[stages.closed]
+terminal = true
+
+[[notifications]]
+on = "ticket_opened"
+notify = ["customer"]
+template = "greeting"
+
+[templates.greeting]
+text = '''We got "{{ subject }}".
+{% for a in subject %}{% for b in subject %}{% for c in subject %}.{% endfor %}{% endfor %}{% endfor %}
+'''
+"#;
+
+#[tokio::test]
+async fn a_template_that_runs_away_fails_its_own_message_and_the_next_one_goes_out() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, Some(RUNAWAY), 3).await;
+    let ticket = |subject: &str, email: &str| json!({ "workflow": "runaway", "subject": subject, "customer": { "name": "C", "email": email } });
+    // 70 characters: 343,000 turns of the innermost loop, far past the template's fuel.
+    let long = "The washer stops in the middle of every cycle and shows error E21 twice";
+    app.admin().open(ticket(long, "long@example.com")).await;
+    app.admin().open(ticket("Oven", "oven@example.com")).await;
+
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails[0].envelope_to, ["oven@example.com"], "the other message goes out");
+    let dead = wait_outbox(&app, "dead", "the runaway message dead", |m| m.len() == 1).await;
+    let error = dead[0]["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("greeting.txt") && error.contains("stopped after 100,000 steps"), "{:#}", dead[0]);
+    assert_eq!(dead[0]["attempts"], 1, "not retried: the same values fail the same way");
+    app.stop().await;
+}
