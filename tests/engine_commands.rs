@@ -89,15 +89,23 @@ static AFTER_SALES_TELEPHONY: LazyLock<Workflow> = LazyLock::new(|| {
     )
 });
 
-/// A workflow of the project with `edits` (each text must occur), loaded from cargo's
-/// temporary folder under `target/`, so relative script paths still find `scripts/`.
+/// A workflow of the project with `edits` (each text must occur), loaded from a folder of
+/// cargo's temporary folder with a copy of the project's `scripts/` beside it (the target
+/// folder may be anywhere, so relative script paths must not rely on where it is).
 fn variant(relative: &str, name: &str, edits: &[(&str, &str)]) -> Workflow {
     let mut text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)).expect("readable");
     for (from, to) in edits {
         assert!(text.contains(from), "{relative} has no {from:?}");
         text = text.replacen(from, to, 1);
     }
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.toml"));
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("variants").join(name);
+    let scripts = folder.join("scripts");
+    std::fs::create_dir_all(&scripts).expect("writable");
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")).expect("scripts") {
+        let script = entry.expect("entry").path();
+        std::fs::copy(&script, scripts.join(script.file_name().expect("name"))).expect("copy a script");
+    }
+    let path = folder.join(format!("{name}.toml"));
     std::fs::write(&path, text).expect("writable");
     match load_file(&path) {
         Ok(workflow) => workflow,
