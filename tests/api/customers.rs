@@ -5,7 +5,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    User, error_fields, error_on, expect_problem, expect_status, header, new_ticket, spawn_app, spawn_app_with_warranty,
+    User, WarrantyStaff, error_fields, error_on, expect_problem, expect_status, header, new_ticket, spawn_app,
+    spawn_app_with_warranty,
 };
 
 #[tokio::test]
@@ -388,11 +389,7 @@ async fn a_customers_trail_comes_a_page_at_a_time() {
 async fn agents_read_the_customers_of_their_workflows_only() {
     let app = spawn_app_with_warranty().await;
     let admin = app.admin();
-    let web = app.integrator("web-form").await;
-    let omid = app.agent("omid@example.com").await; // after-sales only
-    let wendy = app.agent("wendy@example.com").await; // warranty only
-    let navid = app.agent("navid@example.com").await; // both
-    let mallory = app.agent("mallory@example.com").await; // none
+    let WarrantyStaff { web, omid, wendy, navid, mallory } = app.warranty_staff().await;
     let warranty = |subject: &str, email: &str| {
         let mut body = new_ticket(subject, email);
         body["workflow"] = json!("warranty");

@@ -117,6 +117,34 @@ pub async fn spawn_app_with_warranty() -> TestApp {
     .await
 }
 
+/// The callers of the two-workflow app of [`spawn_app_with_warranty`], one of each kind of
+/// read access.
+pub struct WarrantyStaff {
+    /// An integration (reads everything).
+    pub web: User,
+    /// An agent of after-sales only.
+    pub omid: User,
+    /// An agent of warranty only.
+    pub wendy: User,
+    /// An agent of both workflows.
+    pub navid: User,
+    /// An agent with no role in either.
+    pub mallory: User,
+}
+
+impl TestApp {
+    /// Tokens for [`WarrantyStaff`].
+    pub async fn warranty_staff(&self) -> WarrantyStaff {
+        WarrantyStaff {
+            web: self.integrator("web-form").await,
+            omid: self.agent("omid@example.com").await,
+            wendy: self.agent("wendy@example.com").await,
+            navid: self.agent("navid@example.com").await,
+            mallory: self.agent("mallory@example.com").await,
+        }
+    }
+}
+
 fn copy_project_folder(name: &str, to: &Path) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
     let to = to.join(name);

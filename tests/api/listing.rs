@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, User, encode, expect_problem, expect_status, header, new_ticket, spawn_app, spawn_app_with_warranty,
+    TestApp, User, WarrantyStaff, encode, expect_problem, expect_status, header, new_ticket, spawn_app,
+    spawn_app_with_warranty,
 };
 
 fn hours(n: i64) -> chrono::Duration {
@@ -252,11 +253,7 @@ async fn pages(user: &User, query: &str, limit: usize) -> Vec<Vec<String>> {
 async fn agents_list_and_read_only_the_tickets_of_their_workflows() {
     let app = spawn_app_with_warranty().await;
     let admin = app.admin();
-    let web = app.integrator("web-form").await;
-    let omid = app.agent("omid@example.com").await; // after-sales only
-    let wendy = app.agent("wendy@example.com").await; // warranty only
-    let navid = app.agent("navid@example.com").await; // both
-    let mallory = app.agent("mallory@example.com").await; // none
+    let WarrantyStaff { web, omid, wendy, navid, mallory } = app.warranty_staff().await;
     // One ticket a minute, the two workflows taking turns: AS-1, WA-1, AS-2, WA-2, AS-3, WA-3.
     for n in 1..=3 {
         for workflow in ["after-sales", "warranty"] {
