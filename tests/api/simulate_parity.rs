@@ -98,7 +98,7 @@ impl Driver {
                 .map(|c| serde_json::to_value(c).expect("customer"))
                 .unwrap_or(json!({"name": "Customer", "email": "customer@example.com"}));
             let mut body = json!({
-                "workflow": self.workflow_id(),
+                "workflow": self.workflow,
                 "subject": step.subject.clone().unwrap_or_else(|| "Simulated request".into()),
                 "customer": customer,
             });
@@ -161,10 +161,6 @@ impl Driver {
             "reopen" => user.post(&path("reopen"), body(&step.body, "reason")).await,
             other => panic!("no route for the scenario action {other}"),
         };
-    }
-
-    fn workflow_id(&self) -> String {
-        self.workflow.clone()
     }
 }
 
@@ -267,18 +263,12 @@ fn copy_with_full_samples(workflow: &str, into: &Path) -> PathBuf {
             std::fs::write(to.join(path.file_name().expect("name")), text.as_ref()).expect("write");
         }
     }
-    // Scripts are referenced relative to the workflow files.
-    for scripts in [folder.join("../scripts"), folder.join("scripts"), root().join("scripts")] {
-        if scripts.is_dir() {
-            let target = into.join("scripts");
-            std::fs::create_dir_all(&target).expect("scripts");
-            for entry in std::fs::read_dir(&scripts).expect("read") {
-                let path = entry.expect("entry").path();
-                if path.is_file() {
-                    std::fs::copy(&path, target.join(path.file_name().expect("name"))).expect("copy");
-                }
-            }
-        }
+    // Scripts are referenced relative to the workflow files: every shipped one is in scripts/.
+    let scripts = into.join("scripts");
+    std::fs::create_dir_all(&scripts).expect("scripts");
+    for entry in std::fs::read_dir(root().join("scripts")).expect("read") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, scripts.join(path.file_name().expect("name"))).expect("copy");
     }
     to.join(from.file_name().expect("name"))
 }
