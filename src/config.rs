@@ -46,6 +46,9 @@ pub struct Config {
     pub mail: MailConfig,
     /// Retries of mail and webhook delivery.
     pub delivery: DeliveryConfig,
+    /// Mail coming in: the built-in SMTP receiver and which addresses open tickets where.
+    #[serde(default)]
+    pub inbound: InboundConfig,
     /// Named secrets (webhook signing keys): name → value. A name not given here is read from
     /// the environment variable of that name.
     pub secrets: std::collections::BTreeMap<String, String>,
@@ -121,6 +124,78 @@ impl Default for MailConfig {
             timeout_secs: 30,
             disabled: false,
         }
+    }
+}
+
+/// Mail coming in. The built-in SMTP receiver is off unless `smtp_listen` is set; the raw
+/// message route (`POST /v1/inbound/email`) is always there for integrators. A message is taken
+/// only for a recipient some route maps to a workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Address the SMTP receiver listens on (`127.0.0.1:2525`); none: no receiver.
+    pub smtp_listen: Option<SocketAddr>,
+    /// The name the receiver greets with (default: the domain of `mail.from`).
+    pub hostname: Option<String>,
+    /// Largest message taken, in bytes (larger ones are refused with `552`).
+    pub max_message_bytes: usize,
+    /// Most SMTP connections open at once (more are told `421` and closed).
+    pub max_connections: usize,
+    /// Most recipients of one message.
+    pub max_recipients: usize,
+    /// Longest the receiver waits for a client's next command or data, in seconds.
+    pub timeout_secs: u64,
+    /// Most messages one sender address may send in an hour; more are deferred (`451`, or
+    /// `429` on the raw route), never lost.
+    pub per_sender_per_hour: u32,
+    /// Which recipient addresses open tickets in which workflow, first match wins.
+    pub routes: Vec<InboundRoute>,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            smtp_listen: None,
+            hostname: None,
+            max_message_bytes: 25 * 1024 * 1024,
+            max_connections: 64,
+            max_recipients: 50,
+            timeout_secs: 60,
+            per_sender_per_hour: 120,
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// A recipient address (or a whole domain, `@example.com`) and the workflow its mail goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundRoute {
+    /// `support@example.com`, or `@example.com` for any address of the domain.
+    pub address: String,
+    /// The workflow new tickets open in.
+    pub workflow: String,
+    /// Category of the new tickets (one of the workflow's).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Priority of the new tickets (default: the workflow's default).
+    #[serde(default)]
+    pub priority: Option<String>,
+}
+
+impl InboundRoute {
+    /// Whether mail to `recipient` takes this route.
+    pub fn takes(&self, recipient: &str) -> bool {
+        let recipient = recipient.trim().trim_start_matches('<').trim_end_matches('>').to_lowercase();
+        let address = self.address.trim().to_lowercase();
+        if address.starts_with('@') { recipient.ends_with(&address) } else { recipient == address }
+    }
+}
+
+impl InboundConfig {
+    /// The route mail to `recipient` takes, if any.
+    pub fn route(&self, recipient: &str) -> Option<&InboundRoute> {
+        self.routes.iter().find(|route| route.takes(recipient))
     }
 }
 
@@ -218,6 +293,7 @@ impl Default for Config {
             tokens: Vec::new(),
             mail: MailConfig::default(),
             delivery: DeliveryConfig::default(),
+            inbound: InboundConfig::default(),
             secrets: std::collections::BTreeMap::new(),
         }
     }
@@ -305,6 +381,30 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.script_time_limit_ms) {
             return Err(ConfigError("script_time_limit_ms must be between 1 and 10000".into()));
+        }
+        let inbound = &self.inbound;
+        if inbound.max_connections == 0 || inbound.max_recipients == 0 || inbound.timeout_secs == 0 {
+            return Err(ConfigError(
+                "inbound.max_connections, inbound.max_recipients and inbound.timeout_secs must be at least 1".into(),
+            ));
+        }
+        if inbound.max_message_bytes < 1024 || inbound.per_sender_per_hour == 0 {
+            return Err(ConfigError(
+                "inbound.max_message_bytes must be at least 1024 and inbound.per_sender_per_hour at least 1".into(),
+            ));
+        }
+        for route in &inbound.routes {
+            let address = route.address.trim();
+            let valid = if let Some(domain) = address.strip_prefix('@') {
+                domain.contains('.') || domain == "localhost"
+            } else {
+                address.parse::<lettre::Address>().is_ok()
+            };
+            if !valid {
+                return Err(ConfigError(format!(
+                    "inbound.routes: \"{address}\" is neither an address (support@example.com) nor a domain (@example.com)"
+                )));
+            }
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));

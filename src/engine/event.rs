@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::attachment::Attachment;
 use super::customer::CustomerId;
 use super::survey::SurveyAnswer;
 use super::ticket::TicketId;
@@ -341,6 +342,40 @@ pub enum Change {
         /// What they are told.
         message: String,
     },
+    /// A file was attached.
+    Attached {
+        /// The file.
+        attachment: Attachment,
+    },
+    /// The customer wrote (a reply by mail, or through a page or an integration).
+    CustomerReplied {
+        /// What they wrote, new text only (quoted history and signature left out).
+        body: String,
+        /// The mail it came in, when it came by mail.
+        #[serde(default)]
+        mail: Option<MailMeta>,
+    },
+    /// The mail that opened the ticket (its text is the ticket's description).
+    MailReceived {
+        /// The mail.
+        mail: MailMeta,
+    },
+}
+
+/// What the log keeps of a mail received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MailMeta {
+    /// Its Message-ID, without angle brackets.
+    pub message_id: String,
+    /// Its sender's address.
+    pub from: String,
+    /// Its subject.
+    pub subject: String,
+    /// SHA-256 of the whole original message in the blob store.
+    pub original: String,
+    /// Why it is not answered, when it is not (an automatic reply, a mailing list, a loop).
+    #[serde(default)]
+    pub unanswered: Option<String>,
 }
 
 impl Change {
@@ -377,6 +412,9 @@ impl Change {
             Self::NotAssigned { .. } => "not_assigned",
             Self::Tagged { .. } => "tagged",
             Self::Notified { .. } => "notified",
+            Self::Attached { .. } => "attached",
+            Self::CustomerReplied { .. } => "customer_replied",
+            Self::MailReceived { .. } => "mail_received",
         }
     }
 }

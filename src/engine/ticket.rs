@@ -199,6 +199,15 @@ pub struct Ticket {
     /// Tags added by hooks.
     #[serde(default)]
     pub tags: BTreeSet<String>,
+    /// Files attached, oldest first.
+    #[serde(default)]
+    pub attachments: Vec<super::attachment::Attachment>,
+    /// Times the customer wrote after the opening.
+    #[serde(default)]
+    pub customer_replies: u32,
+    /// When the customer last wrote.
+    #[serde(default)]
+    pub customer_replied_at: Option<DateTime<Utc>>,
 }
 
 impl Ticket {
@@ -258,6 +267,9 @@ impl Ticket {
             staff_activity_at: None,
             surveys: Vec::new(),
             tags: BTreeSet::new(),
+            attachments: Vec::new(),
+            customer_replies: 0,
+            customer_replied_at: None,
         })
     }
 
@@ -433,7 +445,12 @@ impl Ticket {
             Change::Tagged { tag } => {
                 self.tags.insert(tag.clone());
             }
-            Change::NotAssigned { .. } | Change::Notified { .. } => {}
+            Change::Attached { attachment } => self.attachments.push(attachment.clone()),
+            Change::CustomerReplied { .. } => {
+                self.customer_replies += 1;
+                self.customer_replied_at = Some(event.at);
+            }
+            Change::NotAssigned { .. } | Change::Notified { .. } | Change::MailReceived { .. } => {}
         }
     }
 }

@@ -5,7 +5,9 @@
 //! and listing, in [`query`]. The store holds no business rules: it writes what the engine
 //! decided and reads it back.
 
+pub mod blobs;
 pub mod commit;
+pub mod inbound;
 pub mod indexes;
 pub mod keys;
 pub mod outbox;
@@ -109,6 +111,9 @@ pub struct Store {
     outbox: sled::Tree,
     outbox_queue: sled::Tree,
     outbox_index: sled::Tree,
+    blobs: sled::Tree,
+    inbound: sled::Tree,
+    inbound_queue: sled::Tree,
 }
 
 impl Store {
@@ -147,6 +152,9 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             outbox_queue: db.open_tree("outbox_queue")?,
             outbox_index: db.open_tree("outbox_index")?,
+            blobs: db.open_tree("blobs")?,
+            inbound: db.open_tree("inbound")?,
+            inbound_queue: db.open_tree("inbound_queue")?,
             db,
         };
         timers::migrate(&store.db, &store.timers)?;
