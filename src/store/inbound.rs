@@ -199,7 +199,7 @@ mod tests {
     fn a_spooled_message_waits_until_it_is_finished() {
         let store = Store::open_temporary().expect("store");
         let at = Utc::now();
-        let id = Ulid::new();
+        let id = Ulid::from_parts(1, 7);
         let source = MailSource::Smtp { peer: "127.0.0.1:5000".into() };
         let mail = store
             .spool_mail(id, at, source, "sam@example.com", &["Support@Example.com".into()], b"Subject: hi\r\n\r\nhello")
