@@ -496,6 +496,7 @@ impl Run<'_> {
             priority: step.priority.clone(),
             channel: step.channel.clone(),
             forms: BTreeMap::new(),
+            ..OpenTicket::default()
         };
         let actor = match &step.actor {
             Some(person) => Actor::agent(person.clone()),

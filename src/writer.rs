@@ -855,12 +855,13 @@ impl State {
         let now = self.clock.now();
         for event in events {
             match &event.change {
-                Change::Linked { other, relation: relation @ Relation::RepeatOf } => {
+                Change::Linked { other, relation: relation @ (Relation::RepeatOf | Relation::FollowUpOf) } => {
                     if let Some(mut earlier) = self.load(group, *other)? {
+                        let by = if *relation == Relation::RepeatOf { "repeat-detection" } else { "inbound-mail" };
                         let back = stamp(
                             earlier.id,
                             earlier.revision,
-                            &Actor::system("repeat-detection"),
+                            &Actor::system(by),
                             now,
                             vec![Change::Linked { other: ticket.id, relation: relation.inverse() }],
                         );

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::attachment::Attachment;
 use super::customer::CustomerInput;
-use super::event::Relation;
+use super::event::{MailMeta, Relation};
 use super::survey::SurveyAnswer;
 use super::ticket::TicketId;
 
@@ -38,6 +39,15 @@ pub struct OpenTicket {
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"request": {"product": "Dishwasher DW-500"}}))]
     pub forms: FormValues,
+    /// The mail that opens the ticket (inbound mail only; never read from a request).
+    #[serde(skip)]
+    pub mail: Option<MailMeta>,
+    /// Files stored already, attached at the opening (inbound mail only).
+    #[serde(skip)]
+    pub attachments: Vec<Attachment>,
+    /// The closed ticket this one follows up (a reply to it by mail).
+    #[serde(skip)]
+    pub follow_up_of: Option<TicketId>,
 }
 
 /// Something done to an existing ticket.
@@ -126,6 +136,19 @@ pub enum Command {
         /// The original.
         into: TicketId,
     },
+    /// The customer wrote: by mail (inbound mail), or relayed by an integration (a web form,
+    /// a messaging gateway). It may move the ticket out of a waiting stage
+    /// (`on_customer_reply`), and reopens a closed ticket.
+    CustomerReply {
+        /// What they wrote (new text only).
+        body: String,
+        /// The mail it came in (inbound mail only; never read from a request).
+        #[serde(skip)]
+        mail: Option<MailMeta>,
+        /// Files stored already (inbound mail only).
+        #[serde(skip)]
+        attachments: Vec<Attachment>,
+    },
     /// Record the customer's answer to a satisfaction survey (the survey page, or an
     /// integration that asked by phone or message).
     AnswerSurvey(SurveyAnswer),
@@ -158,6 +181,7 @@ impl Command {
             Self::Link { .. } => "link",
             Self::Merge { .. } => "merge",
             Self::AnswerSurvey(_) => "answer_survey",
+            Self::CustomerReply { .. } => "customer_reply",
             Self::Fire { .. } => "fire",
         }
     }

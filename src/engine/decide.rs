@@ -158,6 +158,11 @@ pub fn open(
     for (form, values) in &initial {
         changes.push(Change::FormSaved { form: form.clone(), values: values.clone() });
     }
+    // Opened by mail: the mail (so replies to it find the ticket), its files, and the closed
+    // ticket it follows up.
+    changes.extend(request.mail.iter().map(|mail| Change::MailReceived { mail: mail.clone() }));
+    changes.extend(request.attachments.iter().map(|a| Change::Attached { attachment: a.clone() }));
+    changes.extend(request.follow_up_of.map(|other| Change::Linked { other, relation: Relation::FollowUpOf }));
     // Route on the ticket as it would be, forms included, so rules can read them.
     let mut draft_events = stamp(id, 0, actor, ctx.now, changes);
     let draft = replay(&draft_events)?;
@@ -325,7 +330,7 @@ fn decide_command(
         EngineError::NotFound(format!("stage `{}` is not in workflow version {}", ticket.stage, workflow.version))
     })?;
     // A survey is answered after the ticket closed, as a rule.
-    let after_close = matches!(command, Command::Reopen { .. } | Command::Link { .. })
+    let after_close = matches!(command, Command::Reopen { .. } | Command::Link { .. } | Command::CustomerReply { .. })
         || (matches!(command, Command::AnswerSurvey(_)) && ticket.status != Status::Merged);
     if ticket.status.is_finished() && !after_close {
         return Err(EngineError::Finished(match ticket.status {
@@ -486,6 +491,9 @@ fn decide_command(
         }
         Command::Fire { .. } => Ok(Vec::new()),
         Command::AnswerSurvey(answer) => answer_survey(ctx, ticket, actor, answer),
+        Command::CustomerReply { body, mail, attachments } => {
+            super::reply::customer_reply(ctx, ticket, actor, body, mail.as_ref(), attachments)
+        }
         Command::Merge { into } => {
             permit(definition, ticket, actor, Duty::Work)?;
             let original = other_ticket(ctx, ticket, *into, "into")?;
@@ -734,7 +742,7 @@ fn guarded<'a>(
     Ok(transition)
 }
 
-fn take(ctx: &Context<'_>, ticket: &Ticket, stage: &Stage, name: &str) -> Result<Vec<Change>, EngineError> {
+pub(super) fn take(ctx: &Context<'_>, ticket: &Ticket, stage: &Stage, name: &str) -> Result<Vec<Change>, EngineError> {
     let workflow = ctx.workflow;
     let transition = guarded(ctx, ticket, stage, name)?;
     let to = transition.to.get_ref().clone();
@@ -753,7 +761,7 @@ fn take(ctx: &Context<'_>, ticket: &Ticket, stage: &Stage, name: &str) -> Result
     Ok(changes)
 }
 
-fn reopen(
+pub(super) fn reopen(
     ctx: &Context<'_>,
     ticket: &Ticket,
     actor: &Actor,

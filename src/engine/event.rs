@@ -96,6 +96,10 @@ pub enum Relation {
     DuplicateOf,
     /// The other ticket was merged into this one.
     Duplicate,
+    /// This ticket follows up the other, closed one (its customer wrote again after it closed).
+    FollowUpOf,
+    /// The inverse of `follow_up_of`.
+    FollowedUpBy,
 }
 
 impl Relation {
@@ -109,6 +113,8 @@ impl Relation {
             Self::SpawnedFrom => Self::Spawned,
             Self::DuplicateOf => Self::Duplicate,
             Self::Duplicate => Self::DuplicateOf,
+            Self::FollowUpOf => Self::FollowedUpBy,
+            Self::FollowedUpBy => Self::FollowUpOf,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`rules`]: the sandboxed Rhai host and its rule kinds; [`view`]: what scripts see;
 //!   [`helpers`]: functions scripts may call; [`hooks`]: event hooks and their actions;
 //! - [`sla`] and [`calendar`]: SLA clocks in business time; [`notices`]: the mail events cause;
+//! - [`reply`]: what a customer's reply does (on_customer_reply, reopening);
 //! - [`survey`]: who is surveyed and what a valid answer is;
 //! - [`attachment`]: files on a ticket;
 //! - [`error`]: why a command is refused.
@@ -31,6 +32,7 @@ pub mod forms;
 pub mod helpers;
 pub mod hooks;
 pub mod notices;
+pub mod reply;
 pub mod routing;
 pub mod rules;
 pub mod sla;

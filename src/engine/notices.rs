@@ -95,6 +95,10 @@ fn event_kind(event: &Event) -> Option<EventKind> {
         Change::Closed => EventKind::Closed,
         Change::Reopened { .. } => EventKind::Reopened,
         Change::SurveyAnswered { .. } => EventKind::SurveyAnswered,
+        // Mail that is not to be answered (an automatic reply, a list) tells nobody.
+        Change::CustomerReplied { mail, .. } if mail.as_ref().is_none_or(|m| m.unanswered.is_none()) => {
+            EventKind::CustomerReplied
+        }
         _ => return None,
     })
 }

@@ -14,7 +14,7 @@ use sled::transaction::TransactionError;
 use super::outbox::OutboxMessage;
 use super::{Store, StoreError, encode, indexes, keys};
 use crate::engine::customer::CustomerEvent;
-use crate::engine::{Customer, CustomerId, Event, Ticket, TicketId};
+use crate::engine::{Change, Customer, CustomerId, Event, Ticket, TicketId};
 
 /// A ticket as it was in the store before the batch, and as it is after.
 #[derive(Debug, Clone)]
@@ -97,6 +97,11 @@ fn writes(batch: &Batch) -> Result<Vec<Write>, StoreError> {
     let mut out: Vec<Write> = Vec::new();
     for event in &batch.events {
         out.push((Tree::Events, keys::event(event.ticket, event.revision).to_vec(), Some(encode(event)?)));
+        // Mail received on a ticket, by Message-ID: replies to it find the ticket, and the same
+        // mail processed again after a crash is recognised.
+        if let Change::MailReceived { mail } | Change::CustomerReplied { mail: Some(mail), .. } = &event.change {
+            out.push((Tree::Index, keys::mail(&mail.message_id, event.ticket), Some(Vec::new())));
+        }
     }
     for write in &batch.tickets {
         let after = &write.after;

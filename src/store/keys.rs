@@ -91,6 +91,20 @@ pub fn index(name: &str, value: &str, id: TicketId) -> Vec<u8> {
     key
 }
 
+/// Key of a mail received on a ticket, by its Message-ID (in the `index` tree, as index `mail`;
+/// Message-IDs compare without angle brackets and case).
+pub fn mail(message_id: &str, id: TicketId) -> Vec<u8> {
+    index(MAIL_INDEX, &mail_id(message_id), id)
+}
+
+/// The index of mail received.
+pub const MAIL_INDEX: &str = "mail";
+
+/// A Message-ID as it is compared: without angle brackets, white space and case.
+pub fn mail_id(message_id: &str) -> String {
+    message_id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_lowercase()
+}
+
 /// Key of a stored workflow version.
 pub fn workflow(id: &str, version: &str) -> Vec<u8> {
     joined(&[id.as_bytes(), version.as_bytes()])

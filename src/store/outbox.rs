@@ -129,6 +129,10 @@ pub struct OutboxMessage {
     /// The receiver's last answer (SMTP reply or HTTP status).
     #[serde(default)]
     pub response: Option<String>,
+    /// When a bounce (a delivery status notification) came back for it: it was accepted by the
+    /// mail server but never reached its recipient, and is dead.
+    #[serde(default)]
+    pub bounced_at: Option<DateTime<Utc>>,
 }
 
 impl OutboxMessage {
@@ -151,6 +155,7 @@ impl OutboxMessage {
             last_error: None,
             failing_since: None,
             response: None,
+            bounced_at: None,
         }
     }
 
@@ -403,6 +408,24 @@ impl Store {
             }
         }
         Ok(retried)
+    }
+
+    /// Marks a message that bounced: dead, with the bounce's reason as its last error, so it is
+    /// listed with the dead letters for someone to look at. Returns it, if it exists.
+    pub fn mark_bounced(
+        &self,
+        id: Ulid,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<Option<OutboxMessage>, StoreError> {
+        let Some(message) = self.outbox_message(id)? else { return Ok(None) };
+        let mut bounced = message.clone();
+        bounced.state = DeliveryState::Dead;
+        bounced.next_attempt = None;
+        bounced.bounced_at = Some(at);
+        bounced.last_error = Some(format!("bounced: {reason}"));
+        self.record_delivery(&message, &bounced)?;
+        Ok(Some(bounced))
     }
 
     /// Messages of one template, oldest first.

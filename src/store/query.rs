@@ -160,6 +160,15 @@ impl Store {
             .map(TicketId))
     }
 
+    /// The ticket a mail with this Message-ID was received on, if any.
+    pub fn ticket_of_mail(&self, message_id: &str) -> Result<Option<TicketId>, StoreError> {
+        let prefix = keys::index_prefix(keys::MAIL_INDEX, &keys::mail_id(message_id));
+        Ok(match self.index.scan_prefix(&prefix).keys().next().transpose()? {
+            Some(key) => key.get(prefix.len()..).and_then(keys::ulid_from).map(TicketId),
+            None => None,
+        })
+    }
+
     /// A ticket's whole log, oldest first.
     pub fn events(&self, id: TicketId) -> Result<Vec<Event>, StoreError> {
         self.events.scan_prefix(keys::ticket(id)).values().map(|bytes| decode(&bytes?, "event")).collect()

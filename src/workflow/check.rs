@@ -599,6 +599,21 @@ impl<'a> Checker<'a> {
             }
         }
         self.no_duplicates(&transition_names, "transition");
+        if let Some(target) = &stage.on_customer_reply {
+            let to = target.get_ref();
+            if !stage.transitions.iter().any(|t| t.to.get_ref() == to) {
+                let targets: Vec<&str> = stage.transitions.iter().map(|t| t.to.get_ref().as_str()).collect();
+                self.error(
+                    target.span(),
+                    format!("`on_customer_reply` of stage `{stage_name}` names `{to}`, which no transition of the stage leads to"),
+                    if targets.is_empty() {
+                        "add a transition to that stage".to_string()
+                    } else {
+                        format!("name the stage one of its transitions leads to: {}", targets.join(", "))
+                    },
+                );
+            }
+        }
         if stage.terminal && !stage.transitions.is_empty() {
             self.warning(
                 name.span(),

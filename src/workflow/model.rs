@@ -103,6 +103,21 @@ pub struct WorkflowFile {
     /// overrides this for that stage.
     #[serde(default = "yes")]
     pub separation_of_duties: bool,
+    /// What a customer's mail to a closed ticket does: `reopen` it (the default), or open a
+    /// `follow_up` ticket linked to it.
+    #[serde(default)]
+    pub reply_when_closed: Option<Spanned<ReplyWhenClosed>>,
+}
+
+/// What a customer's reply to a closed ticket does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyWhenClosed {
+    /// Reopen the ticket, back where work was.
+    #[default]
+    Reopen,
+    /// Open a new ticket, linked to the closed one as its follow-up.
+    FollowUp,
 }
 
 impl WorkflowFile {
@@ -297,6 +312,10 @@ pub struct Stage {
     /// `separation_of_duties`.
     #[serde(default)]
     pub separation_of_duties: Option<bool>,
+    /// The stage a customer's reply moves the ticket to (by this stage's transition there, with
+    /// its guards): `on_customer_reply = "review"` in a waiting stage resumes the work.
+    #[serde(default)]
+    pub on_customer_reply: Option<Name>,
     /// The ways out of this stage.
     #[serde(default)]
     pub transitions: Vec<Transition>,
@@ -524,6 +543,8 @@ pub enum EventKind {
     Reopened,
     /// The customer answered the survey.
     SurveyAnswered,
+    /// The customer wrote (by mail, a page or an integration), and it is to be answered.
+    CustomerReplied,
 }
 
 /// The satisfaction survey sent to customers.
