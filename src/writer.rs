@@ -107,7 +107,7 @@ pub struct CommandRequest {
 
 enum Job {
     Open(Box<OpenRequest>, oneshot::Sender<Result<Outcome, WriteError>>),
-    Command(CommandRequest, oneshot::Sender<Result<Outcome, WriteError>>),
+    Command(Box<CommandRequest>, oneshot::Sender<Result<Outcome, WriteError>>),
     Customer(Box<(CustomerInput, Actor)>, oneshot::Sender<Result<(Customer, bool), WriteError>>),
     Availability(Box<AvailabilityRequest>, oneshot::Sender<Result<Availability, WriteError>>),
 }
@@ -228,7 +228,7 @@ impl Writer {
     /// Runs a command on a ticket; returns once its events are durable.
     pub async fn command(&self, request: CommandRequest) -> Result<Outcome, WriteError> {
         let (tx, rx) = oneshot::channel();
-        self.queue.send(Job::Command(request, tx)).await.map_err(|_| WriteError::Stopped)?;
+        self.queue.send(Job::Command(Box::new(request), tx)).await.map_err(|_| WriteError::Stopped)?;
         rx.await.map_err(|_| WriteError::Stopped)?
     }
 

@@ -412,12 +412,7 @@ impl Store {
 
     /// Marks a message that bounced: dead, with the bounce's reason as its last error, so it is
     /// listed with the dead letters for someone to look at. Returns it, if it exists.
-    pub fn mark_bounced(
-        &self,
-        id: Ulid,
-        at: DateTime<Utc>,
-        reason: &str,
-    ) -> Result<Option<OutboxMessage>, StoreError> {
+    pub fn mark_bounced(&self, id: Ulid, at: DateTime<Utc>, reason: &str) -> Result<Option<OutboxMessage>, StoreError> {
         let Some(message) = self.outbox_message(id)? else { return Ok(None) };
         let mut bounced = message.clone();
         bounced.state = DeliveryState::Dead;

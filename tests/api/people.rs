@@ -198,7 +198,9 @@ async fn a_runaway_script_fails_its_request_fast_and_the_server_keeps_serving() 
         expect_problem(admin.post("/v1/tickets", body("loop")).await, StatusCode::UNPROCESSABLE_ENTITY, "rule-failed")
             .await;
     let text = detail(&problem);
-    assert!(text.contains("runaway-route.rhai") && text.contains("line 4") && text.contains("operations"), "{problem}");
+    // Stopped by its operation bound, or, on a loaded machine, by its time bound first.
+    let bounded = text.contains("operations") || text.contains("limited in time");
+    assert!(text.contains("runaway-route.rhai") && text.contains("line 4") && bounded, "{problem}");
     let problem = expect_problem(
         admin.post("/v1/tickets", body("greedy")).await,
         StatusCode::UNPROCESSABLE_ENTITY,
