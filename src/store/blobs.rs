@@ -17,7 +17,8 @@ pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn key(sha256: &str) -> Option<[u8; 32]> {
+/// The tree key of a blob named by its SHA-256 (hex), if the name is one.
+pub(super) fn key(sha256: &str) -> Option<[u8; 32]> {
     let mut key = [0; 32];
     hex::decode_to_slice(sha256, &mut key).ok()?;
     Some(key)

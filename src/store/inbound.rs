@@ -124,12 +124,7 @@ impl Store {
         };
         let value = encode(&mail)?;
         let key = keys::ulid_bytes(id);
-        let blob_key = {
-            let mut k = [0; 32];
-            hex::decode_to_slice(&mail.raw_sha256, &mut k)
-                .map_err(|e| StoreError::Corrupt { what: "inbound digest".into(), reason: e.to_string() })?;
-            k
-        };
+        let blob_key = blobs::key(&mail.raw_sha256).unwrap_or([0; 32]);
         (&self.inbound, &self.inbound_queue, &self.blobs)
             .transaction(|(inbound, queue, blobs)| {
                 if blobs.get(blob_key)?.is_none() {
