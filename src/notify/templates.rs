@@ -533,10 +533,28 @@ mod tests {
             assert_eq!(rendered.subject, sample["default_subject"].as_str().unwrap_or_default(), "{name}");
             assert!(!rendered.text.trim().is_empty() && rendered.html.contains("<html>"), "{name}");
             templates.trial(name, &[purpose]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for part in ["subject", "text", "html"] {
+                let source = built_in_source(name, part).unwrap_or_default();
+                assert_eq!(values_missing(source, purpose), Vec::<String>::new(), "{name}.{part}");
+            }
         }
         assert_eq!(Purpose::of_built_in("sla_reminder"), Some(Purpose::Reminder));
         assert_eq!(Purpose::of_built_in("layout"), None, "not a mail of its own");
         assert!(Purpose::Digest.sample().get("ticket_url").is_none(), "a digest is about no ticket");
+    }
+
+    #[test]
+    fn customer_mail_has_no_staff_values() {
+        for purpose in [Purpose::CustomerNotification, Purpose::Reply, Purpose::Survey, Purpose::FollowUp] {
+            assert_eq!(purpose.audience(), Audience::Customer);
+            let values = purpose.values();
+            for staff in ["ticket_url", "assignee", "priority", "responsible"] {
+                assert!(!values.iter().any(|v| v == staff), "{purpose:?} has {staff}");
+            }
+        }
+        assert!(Purpose::Notification.values().iter().any(|v| v == "ticket_url"));
+        assert_eq!(values_used("{{ number }} {% for x in range(2) %}{{ x }}{{ loop.index }}{% endfor %}"), ["number"]);
+        assert_eq!(values_missing("{{ ticket_url }} {{ number }}", Purpose::CustomerNotification), ["ticket_url"]);
     }
 
     #[test]
