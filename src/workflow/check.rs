@@ -1110,7 +1110,11 @@ impl<'a> Checker<'a> {
         };
         self.error(
             name.span(),
-            format!("template `{}` {context} is {is} mail, but here it goes to {}", name.get_ref(), audience_words(purpose)),
+            format!(
+                "template `{}` {context} is {is} mail, but here it goes to {}",
+                name.get_ref(),
+                audience_words(purpose)
+            ),
             hint,
         );
     }
