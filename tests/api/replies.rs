@@ -58,7 +58,7 @@ async fn a_public_reply_reaches_the_customer_in_the_ticket_thread() {
     assert_eq!(mail.message_id.as_deref(), Some(message_id.as_str()));
     let root = format!("ticket-{id}@afterdesk.test");
     assert_eq!(mail.in_reply_to.as_deref(), Some(root.as_str()));
-    assert_eq!(mail.references, [root.clone()]);
+    assert_eq!(mail.references, std::slice::from_ref(&root));
     // The customer answers to the desk, and a person's reply is not marked as generated.
     assert!(mail.header("Reply-To").is_some_and(|r| r.contains("desk@afterdesk.test")), "{:?}", mail.headers);
     assert_eq!(mail.header("Auto-Submitted"), None, "a person wrote it");
