@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
 use crate::clock::Clock;
+use crate::engine::notices::Audience;
 use crate::engine::{Status, Ticket, notices, survey};
 use crate::registry::Registry;
 use crate::store::outbox::{Email, OutboxMessage, Payload};
@@ -112,8 +113,10 @@ impl Jobs {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn message(
         template: &str,
+        audience: Audience,
         workflow: &Workflow,
         ticket: Option<&Ticket>,
         to: Vec<String>,
@@ -121,7 +124,7 @@ impl Jobs {
         context: serde_json::Value,
         now: DateTime<Utc>,
     ) -> OutboxMessage {
-        let email = Email { template: template.to_string(), to, subject, context };
+        let email = Email { template: template.to_string(), to, subject, context, audience, personal: false };
         let message = OutboxMessage::queued(Ulid::from_datetime(now.into()), Payload::Email(email), now, now)
             .of_workflow(workflow.id(), &workflow.version);
         match ticket {
@@ -156,7 +159,7 @@ impl Jobs {
                 let to = digest_recipients(definition, &names);
                 let subject = format!("[{}] Digest: {} open, {} breached", definition.name, open.len(), breached.len());
                 let context = json!({ "workflow": definition.name, "open": open.len(), "by_stage": by_stage, "breached": breached, "job": name });
-                out.push(Self::message("digest", workflow, None, to, subject, context, now));
+                out.push(Self::message("digest", Audience::Staff, workflow, None, to, subject, context, now));
             }
             JobAction::FollowUp => {
                 let after =
@@ -166,11 +169,16 @@ impl Jobs {
                     let Some(closed) = ticket.closed_at else { continue };
                     // Closed `after_closed` ago, counted since the previous run: each ticket once.
                     if closed + after > last && closed + after <= now {
-                        let Some(email) = self.store.customer(ticket.customer)?.and_then(|c| c.email) else { continue };
+                        let Some(customer) = self.store.customer(ticket.customer)? else { continue };
+                        let Some(email) = customer.email else { continue };
                         let subject = format!("[{}] How is everything since we closed your request?", ticket.number);
-                        let context = json!({ "number": ticket.number, "subject": ticket.subject, "job": name });
+                        let context = json!({
+                            "number": ticket.number, "subject": ticket.subject, "job": name,
+                            "customer": customer.name, "workflow": definition.name,
+                        });
                         out.push(Self::message(
                             job.template.as_ref().map_or("follow_up", |t| t.get_ref()),
+                            Audience::Customer,
                             workflow,
                             Some(&ticket),
                             vec![email],
@@ -193,6 +201,7 @@ impl Jobs {
                             let (template, to, subject) = (notice.template, notice.to, notice.subject);
                             out.push(Self::message(
                                 &template,
+                                notice.audience,
                                 workflow,
                                 Some(&ticket),
                                 to,

@@ -395,6 +395,8 @@ impl State {
                     to: notice.to,
                     subject: notice.subject,
                     context: notice.context,
+                    audience: notice.audience,
+                    personal: notice.personal,
                 };
                 let message = OutboxMessage::queued(id, Payload::Email(email), notice.not_before, now);
                 batch.outbox.push(message.about(ticket, event.revision));

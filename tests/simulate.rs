@@ -54,7 +54,12 @@ fn the_bundled_scenario_prints_a_correct_timeline() {
     // Entering the survey stage resolves the request.
     line_with(&timeline, &["Wed 2026-11-25 12:10", "resolve: resolution -> survey"]);
     line_with(&timeline, &["Wed 2026-11-25 12:10", "SLA resolution met after 16h 10m"]);
-    line_with(&timeline, &["email resolved to leila@example.com, neda@example.com"]);
+    // The customer and the support lead each get their own mail (issue 13).
+    line_with(&timeline, &["email resolved to neda@example.com:"]);
+    line_with(&timeline, &["email ticket_resolved to leila@example.com:"]);
+    line_with(&timeline, &["email stage_entered_customer to neda@example.com:"]);
+    line_with(&timeline, &["email stage_entered to leila@example.com:"]);
+    line_with(&timeline, &["email public_reply to neda@example.com:"]);
     // No escalation of the stages that were done in time.
     assert!(!timeline.contains("BREACHED: stage"), "{timeline}");
     let summary = timeline.split("SLA summary").nth(1).expect("a summary");
@@ -178,11 +183,8 @@ fn the_online_shop_scenario_prints_a_correct_timeline() {
     assert!(escalation.contains("email sla_escalation to petra.schulz@funkhaus-shop.example:"), "{escalation}");
     line_with(&t, &["Mon 2026-11-30 16:25", "approve: finance_approval -> refund_payout"]);
     line_with(&t, &["Mon 2026-11-30 16:25", "SLA stage \"Finance approval\" stopped late after 4h 20m"]);
-    line_with(
-        &t,
-        &["email stage_entered to lena.hartmann@example.de, mehmet.arslan@funkhaus-shop.example, \
-           sophie.lang@funkhaus-shop.example:"],
-    );
+    line_with(&t, &["email stage_entered to mehmet.arslan@funkhaus-shop.example, sophie.lang@funkhaus-shop.example:"]);
+    line_with(&t, &["email stage_entered_customer to lena.hartmann@example.de:"]);
     // Payout 16 finance hours from Mon 16:25: 35 m, Tue 8 h, Wed 7 h 25 m.
     line_with(&t, &["SLA stage \"Refund paid out\" started: 16h", "due Wed 2026-12-02 16:25"]);
 
@@ -269,11 +271,8 @@ fn the_manufacturer_scenario_prints_a_correct_timeline() {
 
     // Overnight dispatch: the 24x7 field-repair clock counts the night.
     line_with(&t, &["Thu 2026-12-03 19:36", "dispatch: breakdown_diagnosis -> field_repair"]);
-    line_with(
-        &t,
-        &["email engineer_dispatched to jen.olson@kesslerpack.example, marcus.reed@kesslerpack.example, \
-           tom.becker@midwestsnacks.example:"],
-    );
+    line_with(&t, &["email engineer_dispatched to jen.olson@kesslerpack.example, marcus.reed@kesslerpack.example:"]);
+    line_with(&t, &["email engineer_on_the_way to tom.becker@midwestsnacks.example:"]);
     line_with(&t, &["SLA stage \"Breakdown: repair on site\" started: 24h", "due Fri 2026-12-04 19:36"]);
     line_with(&t, &["Fri 2026-12-04 10:36", "SLA stage \"Breakdown: repair on site\" met after 15h"]);
 
@@ -305,11 +304,8 @@ fn the_manufacturer_scenario_prints_a_correct_timeline() {
     );
     // Resolved: Thu 1 h 20 m + Fri 10 h + Mon 10 h + Tue 4 h 5 m.
     line_with(&t, &["Tue 2026-12-08 11:05", "resolved by jen.olson@kesslerpack.example"]);
-    line_with(
-        &t,
-        &["email resolved to jen.olson@kesslerpack.example, marcus.reed@kesslerpack.example, \
-           tom.becker@midwestsnacks.example:"],
-    );
+    line_with(&t, &["email ticket_resolved to jen.olson@kesslerpack.example, marcus.reed@kesslerpack.example:"]);
+    line_with(&t, &["email resolved to tom.becker@midwestsnacks.example:"]);
     line_with(&t, &["Tue 2026-12-08 11:05", "SLA resolution met after 25h 25m"]);
     line_with(&t, &["Tue 2026-12-08 11:10", "close: handover -> closed"]);
 

@@ -5,8 +5,15 @@
 //! A notice says who gets which template with which values, and from when it may be sent
 //! (escalation mail can be held until business hours). Rendering and delivery are done
 //! elsewhere; the writer stores notices in the outbox with the event that caused them.
+//!
+//! Every notice is for one [`Audience`]. The customer and the team never share a message:
+//! when a rule names both (`informed` often does), the customer gets the customer-facing
+//! template with values fit for them (no staff addresses, priority or API links) and the team
+//! the staff-facing one, as two messages. An agent's public reply is mailed to the customer
+//! (`public_reply`) without any rule; internal notes never are.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::calendar::BusinessCalendar;
@@ -16,11 +23,26 @@ use super::sla;
 use super::ticket::{SlaClock, Ticket};
 use crate::workflow::model::{EventKind, WorkflowFile};
 
+/// Who reads a message, which decides its template, its values and its headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// The team: staff-facing templates, with links into the API and internal details.
+    #[default]
+    Staff,
+    /// The ticket's customer: customer-facing templates only, and a Reply-To to answer.
+    Customer,
+}
+
 /// A message to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
     /// Template name.
     pub template: String,
+    /// Who reads it.
+    pub audience: Audience,
+    /// Written by a person (a public reply), not generated: mailed without `Auto-Submitted`.
+    pub personal: bool,
     /// Recipients.
     pub to: Vec<String>,
     /// Subject line.
@@ -125,6 +147,15 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
         "workflow": workflow.name,
     });
     let with = |extra: serde_json::Value| merged(base.clone(), &extra);
+    // What the customer may see of the ticket: no staff, no priority.
+    let for_customer = json!({
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "stage_name": base["stage_name"],
+        "customer": base["customer"],
+        "workflow": workflow.name,
+    });
+    let customer_email = customer.and_then(|c| c.email.as_ref()).map(|e| e.to_lowercase());
     let responsible = sla::recipients(workflow, ticket, customer, &["responsible"]);
     // SLA alerts: to the people the clock names, held until business hours if it says so. The
     // subject is worded knowing how late the clock is (`""` when not breached).
@@ -147,7 +178,7 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
                 "responsible": responsible,
             });
             let context = merged(with(clock_fields), &extra);
-            Some(Notice { template: template.to_string(), to: notify.to_vec(), subject, context, not_before })
+            Some(Notice::staff(template, notify.to_vec(), subject, context, not_before))
         };
     match &event.change {
         Change::SlaWarned { clock, notify } => {
@@ -183,67 +214,71 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
         }
         // A refused approval: the person who asked is told why (staff-facing).
         Change::ApprovalRejected { note, requested_by: Some(requester), .. } if requester.contains('@') => {
-            out.push(Notice {
-                template: "approval_rejected".to_string(),
-                to: vec![requester.to_lowercase()],
-                subject: format!("[{}] Approval refused: {}", ticket.number, ticket.subject),
-                context: with(json!({ "note": note, "rejected_by": event.actor.id })),
-                not_before: event.at,
-            });
+            out.push(Notice::staff(
+                "approval_rejected",
+                vec![requester.to_lowercase()],
+                format!("[{}] Approval refused: {}", ticket.number, ticket.subject),
+                with(json!({ "note": note, "rejected_by": event.actor.id })),
+                event.at,
+            ));
         }
         // A hook's `notify` action: its message to the people it named.
-        Change::Notified { to, message } => out.push(Notice {
-            template: "hook_notice".to_string(),
-            to: to.clone(),
-            subject: format!("[{}] {}", ticket.number, ticket.subject),
-            context: with(json!({ "message": message })),
-            not_before: event.at,
-        }),
+        Change::Notified { to, message } => out.push(Notice::staff(
+            "hook_notice",
+            to.clone(),
+            format!("[{}] {}", ticket.number, ticket.subject),
+            with(json!({ "message": message })),
+            event.at,
+        )),
+        // A person's public reply: to the customer, as written.
+        Change::Commented { body, public: true }
+            if workflow.mail.public_replies && matches!(event.actor.kind, ActorKind::Agent | ActorKind::Admin) =>
+        {
+            if let Some(email) = &customer_email {
+                out.push(Notice {
+                    template: "public_reply".to_string(),
+                    audience: Audience::Customer,
+                    personal: true,
+                    to: vec![email.clone()],
+                    subject: format!("[{}] {}", ticket.number, ticket.subject),
+                    context: merged(for_customer.clone(), &json!({ "reply": body })),
+                    not_before: event.at,
+                });
+            }
+        }
         _ => {}
     }
     if let Change::StageChanged { to, .. } = &event.change {
         out.extend(survey(workflow, ticket, customer, to, event.at));
     }
-    {
-        for rule in &workflow.notifications {
-            let kind = *rule.on.get_ref();
-            let stage_is = |stage: &str| rule.stage.as_ref().is_none_or(|s| s.get_ref() == stage);
-            let matches = event_kinds(event).iter().any(|(is, at)| *is == kind && at.is_none_or(stage_is));
-            if !matches {
-                continue;
-            }
-            let names: Vec<&str> = rule.notify.iter().map(|n| n.get_ref().as_str()).collect();
-            let to = sla::recipients(workflow, ticket, customer, &names);
-            if to.is_empty() {
-                continue;
-            }
-            let (default_template, subject) = match kind {
-                EventKind::TicketOpened => {
-                    ("ticket_received", format!("[{}] We received your request: {}", ticket.number, ticket.subject))
-                }
-                EventKind::Resolved => ("resolved", format!("[{}] Your request is resolved", ticket.number)),
-                EventKind::Closed => ("closed", format!("[{}] Closed: {}", ticket.number, ticket.subject)),
-                EventKind::Reopened => ("reopened", format!("[{}] Reopened: {}", ticket.number, ticket.subject)),
-                EventKind::StageEntered => (
-                    "stage_entered",
-                    format!(
-                        "[{}] {}: now in \"{}\"",
-                        ticket.number,
-                        ticket.subject,
-                        base["stage_name"].as_str().unwrap_or_default()
-                    ),
-                ),
-                EventKind::ApprovalRequested => {
-                    ("approval_requested", format!("[{}] Your approval is needed", ticket.number))
-                }
-                _ => ("ticket_update", format!("[{}] {}", ticket.number, ticket.subject)),
-            };
-            let template = rule.template.as_ref().map_or(default_template.to_string(), |t| t.get_ref().clone());
+    for rule in &workflow.notifications {
+        let kind = *rule.on.get_ref();
+        let stage_is = |stage: &str| rule.stage.as_ref().is_none_or(|s| s.get_ref() == stage);
+        let matches = event_kinds(event).iter().any(|(is, at)| *is == kind && at.is_none_or(stage_is));
+        if !matches {
+            continue;
+        }
+        let names: Vec<&str> = rule.notify.iter().map(|n| n.get_ref().as_str()).collect();
+        let (to_customer, to_staff): (Vec<String>, Vec<String>) = sla::recipients(workflow, ticket, customer, &names)
+            .into_iter()
+            .partition(|address| customer_email.as_ref() == Some(address));
+        let defaults = Defaults::of(kind, ticket, base["stage_name"].as_str().unwrap_or_default());
+        let context = json!({ "event": event.change.kind() });
+        if !to_staff.is_empty() {
+            let template = rule.template.as_ref().map_or(defaults.staff.0, |t| t.get_ref().as_str());
+            out.push(Notice::staff(template, to_staff, defaults.staff.1, with(context.clone()), event.at));
+        }
+        // The customer has the reply itself already.
+        let replied = kind == EventKind::PublicReply && workflow.mail.public_replies;
+        if !to_customer.is_empty() && !replied {
+            let template = rule.customer_template.as_ref().map_or(defaults.customer.0, |t| t.get_ref().as_str());
             out.push(Notice {
-                template,
-                to,
-                subject,
-                context: with(json!({ "event": event.change.kind() })),
+                template: template.to_string(),
+                audience: Audience::Customer,
+                personal: false,
+                to: to_customer,
+                subject: defaults.customer.1,
+                context: merged(for_customer.clone(), &context),
                 not_before: event.at,
             });
         }
@@ -282,6 +317,8 @@ pub fn survey_mail(
     let questions: Vec<_> = definition.questions.iter().map(|q| *q.get_ref()).collect();
     Some(Notice {
         template: definition.template.as_ref().map_or_else(|| "survey".to_string(), |t| t.get_ref().clone()),
+        audience: Audience::Customer,
+        personal: false,
         to: vec![email],
         subject: format!("[{}] How did we do?", ticket.number),
         context: json!({
@@ -294,4 +331,62 @@ pub fn survey_mail(
         }),
         not_before: at,
     })
+}
+
+impl Notice {
+    /// A generated message to staff.
+    fn staff(template: &str, to: Vec<String>, subject: String, context: serde_json::Value, at: DateTime<Utc>) -> Self {
+        Self {
+            template: template.to_string(),
+            audience: Audience::Staff,
+            personal: false,
+            to,
+            subject,
+            context,
+            not_before: at,
+        }
+    }
+}
+
+/// The default templates and subjects of a notification rule: (template, subject) for staff
+/// and for the customer. Every subject starts with the ticket number in brackets, which is how
+/// a reply finds its ticket again.
+struct Defaults {
+    staff: (&'static str, String),
+    customer: (&'static str, String),
+}
+
+impl Defaults {
+    fn of(kind: EventKind, ticket: &Ticket, stage_name: &str) -> Self {
+        let (number, subject) = (&ticket.number, &ticket.subject);
+        let update = format!("[{number}] {subject}");
+        let (staff, customer) = match kind {
+            EventKind::TicketOpened => (
+                ("ticket_opened", format!("[{number}] New ticket: {subject}")),
+                ("ticket_received", format!("[{number}] We received your request: {subject}")),
+            ),
+            EventKind::StageEntered => {
+                let now_in = format!("[{number}] {subject}: now in \"{stage_name}\"");
+                (("stage_entered", now_in.clone()), ("stage_entered_customer", now_in))
+            }
+            EventKind::Resolved => (
+                ("ticket_resolved", format!("[{number}] Resolved: {subject}")),
+                ("resolved", format!("[{number}] Your request is resolved")),
+            ),
+            EventKind::Closed => (
+                ("closed", format!("[{number}] Closed: {subject}")),
+                ("closed_customer", format!("[{number}] Your request is closed")),
+            ),
+            EventKind::Reopened => {
+                let reopened = format!("[{number}] Reopened: {subject}");
+                (("reopened", reopened.clone()), ("reopened_customer", reopened))
+            }
+            EventKind::ApprovalRequested => (
+                ("approval_requested", format!("[{number}] Your approval is needed")),
+                ("ticket_update_customer", update.clone()),
+            ),
+            _ => (("ticket_update", update.clone()), ("ticket_update_customer", update)),
+        };
+        Self { staff, customer }
+    }
 }

@@ -1,11 +1,14 @@
 //! Email: an outbox message rendered into a MIME message, and the SMTP transport (lettre) that
 //! sends it.
 //!
-//! Every message has a stable Message-ID made of its outbox id, so a redelivery after a crash
-//! carries the same one, and all mail about a ticket points at the same thread root
-//! (`In-Reply-To` / `References: <ticket-ID@domain>`), so a mail client groups a ticket's
-//! messages into one conversation. Mail is marked `Auto-Submitted: auto-generated` (RFC 3834)
-//! so out-of-office robots do not answer it.
+//! Every message has a stable Message-ID made of its outbox id (`<OUTBOX-ID@domain>`), so a
+//! redelivery after a crash carries the same one, and all mail about a ticket points at the same
+//! thread root (`In-Reply-To` / `References: <ticket-ID@domain>`), so a mail client groups a
+//! ticket's messages into one conversation, and its subject carries the ticket number in
+//! brackets (`[AS-12]`, added when a template leaves it out): a customer's answer finds its
+//! ticket by either. Customer mail has a `Reply-To` of `mail.from`, so answers come back to
+//! the desk. Generated mail is marked `Auto-Submitted: auto-generated` (RFC 3834) so
+//! out-of-office robots do not answer it; a public reply, written by a person, is not.
 
 use std::time::Duration;
 
@@ -17,6 +20,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::templates::Rendered;
 use crate::config::{MailConfig, MailSecurity};
+use crate::engine::notices::Audience;
 use crate::store::outbox::OutboxMessage;
 
 /// Why a mail was not sent.
@@ -86,14 +90,20 @@ impl Mailer {
 
     /// The MIME message of `message` rendered as `rendered`, to `to`.
     pub fn build(&self, message: &OutboxMessage, to: &[String], rendered: &Rendered) -> Result<Message, MailError> {
+        let email = message.email();
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .subject(rendered.subject.clone())
+            .subject(subject(message, &rendered.subject))
             .message_id(Some(self.message_id(message)))
             // When it was meant to go (mail held for business hours is dated then), the same on
             // every retry.
-            .date(message.not_before.max(message.created_at).into())
-            .header(AutoSubmitted);
+            .date(message.not_before.max(message.created_at).into());
+        if !email.is_some_and(|e| e.personal) {
+            builder = builder.header(AutoSubmitted);
+        }
+        if email.is_some_and(|e| e.audience == Audience::Customer) {
+            builder = builder.reply_to(self.from.clone());
+        }
         for address in to {
             let mailbox: Mailbox =
                 address.parse().map_err(|e| MailError::Permanent(format!("recipient \"{address}\": {e}")))?;
@@ -118,6 +128,17 @@ impl Mailer {
             Err(error) if error.is_permanent() => Err(MailError::Permanent(describe(&error))),
             Err(error) => Err(MailError::Transient(describe(&error))),
         }
+    }
+}
+
+/// The subject of a mail about a ticket carries its number in brackets (`[AS-12] ...`): a
+/// template that words the subject without it gets it in front.
+fn subject(message: &OutboxMessage, rendered: &str) -> String {
+    let tag = format!("[{}]", message.number);
+    if message.ticket.is_none() || message.number.is_empty() || rendered.contains(&tag) {
+        rendered.to_string()
+    } else {
+        format!("{tag} {rendered}")
     }
 }
 

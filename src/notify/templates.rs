@@ -22,6 +22,7 @@ use indexmap::IndexMap;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde_json::json;
 
+use crate::engine::notices::Audience;
 use crate::workflow::diagnostic::thousands;
 use crate::workflow::model::{MailTemplate, Name};
 
@@ -84,11 +85,19 @@ impl TemplateError {
     }
 }
 
-/// What a message is for, which decides the values its template gets.
+/// What a message is for, which decides the values its template gets and who reads it
+/// ([`Purpose::audience`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Purpose {
-    /// A workflow's `[[notifications]]` about a ticket event (ticket received, stage entered, ...).
+    /// A workflow's `[[notifications]]` about a ticket event, to staff (ticket opened, stage
+    /// entered, ...).
     Notification,
+    /// A workflow's `[[notifications]]` about a ticket event, to the customer.
+    CustomerNotification,
+    /// An agent's public reply, mailed to the customer.
+    Reply,
+    /// A refused approval, to the person who asked for it.
+    Rejection,
     /// A hook's `notify` action.
     Hook,
     /// An SLA warning or breach.
@@ -105,11 +114,17 @@ pub enum Purpose {
     FollowUp,
 }
 
+/// Names a template may use that are not values: MiniJinja's global functions.
+const GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "self"];
+
 impl Purpose {
     /// The purpose in words: `an escalation`.
     pub fn label(self) -> &'static str {
         match self {
-            Self::Notification => "a notification",
+            Self::Notification => "a notification to staff",
+            Self::CustomerNotification => "a notification to the customer",
+            Self::Reply => "a public reply",
+            Self::Rejection => "a refused approval",
             Self::Hook => "a hook's notice",
             Self::SlaAlert => "an SLA warning or breach",
             Self::Escalation => "an escalation",
@@ -120,6 +135,14 @@ impl Purpose {
         }
     }
 
+    /// Who reads mail of this purpose.
+    pub fn audience(self) -> Audience {
+        match self {
+            Self::CustomerNotification | Self::Reply | Self::Survey | Self::FollowUp => Audience::Customer,
+            _ => Audience::Staff,
+        }
+    }
+
     /// What a built-in template is for.
     pub fn of_built_in(name: &str) -> Option<Self> {
         Some(match name {
@@ -127,20 +150,40 @@ impl Purpose {
             "sla_escalation" => Self::Escalation,
             "sla_reminder" => Self::Reminder,
             "hook_notice" => Self::Hook,
+            "approval_rejected" => Self::Rejection,
             "survey" => Self::Survey,
             "digest" => Self::Digest,
             "follow_up" => Self::FollowUp,
+            "public_reply" => Self::Reply,
+            "ticket_received"
+            | "stage_entered_customer"
+            | "resolved"
+            | "closed_customer"
+            | "reopened_customer"
+            | "ticket_update_customer" => Self::CustomerNotification,
             _ if is_built_in(name) => Self::Notification,
             _ => return None,
         })
     }
 
+    /// The names of the values a message for this purpose has, sorted.
+    pub fn values(self) -> Vec<String> {
+        let mut names: Vec<String> = self.sample().as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        names.sort();
+        names
+    }
+
     /// Sample values of exactly the keys a message for this purpose has: those the engine puts
-    /// in (`engine::notices`, `jobs`) and the links the delivery worker adds.
+    /// in (`engine::notices`, `jobs`) and the links the delivery worker adds (customer mail
+    /// gets no `ticket_url`: customers cannot open the API).
     pub fn sample(self) -> serde_json::Value {
         let ticket = json!({
             "number": "AS-7", "subject": "Washer stops mid-cycle", "stage": "review", "stage_name": "Review",
             "priority": "high", "assignee": "ali@example.com", "customer": "Sam Rahimi", "workflow": "After-sales",
+        });
+        let for_customer = json!({
+            "number": "AS-7", "subject": "Washer stops mid-cycle", "stage_name": "Review", "customer": "Sam Rahimi",
+            "workflow": "After-sales",
         });
         let links = json!({
             "default_subject": "[AS-7] Washer stops mid-cycle", "public_url": "https://help.example.com",
@@ -152,6 +195,11 @@ impl Purpose {
         });
         let (mut sample, extra) = match self {
             Self::Notification => (ticket, json!({ "event": "stage_changed" })),
+            Self::CustomerNotification => (for_customer, json!({ "event": "stage_changed" })),
+            Self::Reply => (for_customer, json!({ "reply": "Hello Sam,\n\nthe new pump arrives on Monday." })),
+            Self::Rejection => {
+                (ticket, json!({ "note": "The cost is not covered.", "rejected_by": "reza@example.com" }))
+            }
             Self::Hook => (ticket, json!({ "message": "A part was ordered for this repair." })),
             Self::SlaAlert => (ticket, clock),
             Self::Escalation => (merged(ticket, &clock), json!({ "level": 1 })),
@@ -170,20 +218,48 @@ impl Purpose {
                 }),
                 json!({}),
             ),
-            Self::FollowUp => {
-                (json!({ "number": "AS-7", "subject": "Washer stops mid-cycle", "job": "follow_up" }), json!({}))
-            }
+            Self::FollowUp => (
+                json!({
+                    "number": "AS-7", "subject": "Washer stops mid-cycle", "customer": "Sam Rahimi",
+                    "workflow": "After-sales", "job": "follow_up",
+                }),
+                json!({}),
+            ),
         };
         sample = merged(merged(sample, &extra), &links);
-        if self == Self::Digest
-            && let Some(map) = sample.as_object_mut()
-        {
-            // A digest is about no ticket: the worker adds no ticket link.
-            map.remove("ticket_url");
-            map["default_subject"] = json!("[After-sales] Digest: 12 open, 2 breached");
+        if let Some(map) = sample.as_object_mut() {
+            // A digest is about no ticket, and customers cannot open the API: no ticket link.
+            if self == Self::Digest || self.audience() == Audience::Customer {
+                map.remove("ticket_url");
+            }
+            if self == Self::Digest {
+                map["default_subject"] = json!("[After-sales] Digest: 12 open, 2 breached");
+            }
         }
         sample
     }
+}
+
+/// The values template `source` uses (its undeclared variables, top level only), sorted;
+/// MiniJinja's global functions are not values. Empty for a template that does not parse.
+pub fn values_used(source: &str) -> Vec<String> {
+    let env = Environment::new();
+    let Ok(template) = env.template_from_str(source) else { return Vec::new() };
+    let mut used: Vec<String> =
+        template.undeclared_variables(false).into_iter().filter(|name| !GLOBALS.contains(&name.as_str())).collect();
+    used.sort();
+    used
+}
+
+/// The values `source` uses that a message for `purpose` does not have, sorted.
+pub fn values_missing(source: &str, purpose: Purpose) -> Vec<String> {
+    let has = purpose.values();
+    values_used(source).into_iter().filter(|name| !has.contains(name)).collect()
+}
+
+/// The built-in template of `source` (name and part), for checking built-ins in tests.
+pub fn built_in_source(name: &str, part: &str) -> Option<&'static str> {
+    BUILT_IN.get(name)?.parts().find(|(p, _)| *p == part).map(|(_, source)| source.get_ref().as_str())
 }
 
 fn merged(mut base: serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
@@ -457,10 +533,28 @@ mod tests {
             assert_eq!(rendered.subject, sample["default_subject"].as_str().unwrap_or_default(), "{name}");
             assert!(!rendered.text.trim().is_empty() && rendered.html.contains("<html>"), "{name}");
             templates.trial(name, &[purpose]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for part in ["subject", "text", "html"] {
+                let source = built_in_source(name, part).unwrap_or_default();
+                assert_eq!(values_missing(source, purpose), Vec::<String>::new(), "{name}.{part}");
+            }
         }
         assert_eq!(Purpose::of_built_in("sla_reminder"), Some(Purpose::Reminder));
         assert_eq!(Purpose::of_built_in("layout"), None, "not a mail of its own");
         assert!(Purpose::Digest.sample().get("ticket_url").is_none(), "a digest is about no ticket");
+    }
+
+    #[test]
+    fn customer_mail_has_no_staff_values() {
+        for purpose in [Purpose::CustomerNotification, Purpose::Reply, Purpose::Survey, Purpose::FollowUp] {
+            assert_eq!(purpose.audience(), Audience::Customer);
+            let values = purpose.values();
+            for staff in ["ticket_url", "assignee", "priority", "responsible"] {
+                assert!(!values.iter().any(|v| v == staff), "{purpose:?} has {staff}");
+            }
+        }
+        assert!(Purpose::Notification.values().iter().any(|v| v == "ticket_url"));
+        assert_eq!(values_used("{{ number }} {% for x in range(2) %}{{ x }}{{ loop.index }}{% endfor %}"), ["number"]);
+        assert_eq!(values_missing("{{ ticket_url }} {{ number }}", Purpose::CustomerNotification), ["ticket_url"]);
     }
 
     #[test]

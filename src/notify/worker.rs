@@ -340,7 +340,8 @@ impl Delivery {
             "default_subject": email.subject,
             "public_url": public_url,
         });
-        if !message.number.is_empty() {
+        // Customers cannot open the API: their mail has no link into it.
+        if !message.number.is_empty() && email.audience == crate::engine::notices::Audience::Staff {
             extra["ticket_url"] = json!(format!("{public_url}/v1/tickets/{}", message.number));
         }
         if let (Some(ticket), Some(expires)) = (message.ticket, context.get("expires_at").and_then(|e| e.as_str())) {

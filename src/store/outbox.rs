@@ -21,6 +21,7 @@ use sled::transaction::TransactionError;
 use ulid::Ulid;
 
 use super::{Store, StoreError, decode, encode, keys};
+use crate::engine::notices::Audience;
 use crate::engine::{Ticket, TicketId};
 
 /// Delivery state of a message.
@@ -67,6 +68,12 @@ pub struct Email {
     /// Values the template shows.
     #[schema(value_type = Object)]
     pub context: serde_json::Value,
+    /// Who reads it: `customer` mail has a Reply-To and no staff links.
+    #[serde(default)]
+    pub audience: Audience,
+    /// Written by a person (a public reply): sent without `Auto-Submitted`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub personal: bool,
 }
 
 /// A call of a webhook: a signed JSON POST.

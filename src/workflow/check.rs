@@ -21,6 +21,7 @@ use indexmap::IndexMap;
 use super::diagnostic::{Diagnostic, Severity, Tally, thousands};
 use super::model::{Calendar, EventKind, Form, JobAction, Name, Sla, Stage, WorkflowFile};
 use super::values::closest;
+use crate::engine::notices::Audience;
 use crate::notify::templates::{FUEL, MAX_DEPTH, MAX_OUTPUT, Purpose, TemplateError, Templates, part_of};
 
 /// The calendar every workflow has without declaring it.
@@ -990,12 +991,15 @@ impl<'a> Checker<'a> {
             }
         }
         let mut references: Vec<(&Name, String, Purpose)> = Vec::new();
-        references.extend(
-            wf.notifications
-                .iter()
-                .filter_map(|n| n.template.as_ref())
-                .map(|t| (t, "in a notification".into(), Purpose::Notification)),
-        );
+        for rule in &wf.notifications {
+            references.extend(rule.template.iter().map(|t| (t, "in a notification".into(), Purpose::Notification)));
+            references.extend(
+                rule.customer_template
+                    .iter()
+                    .map(|t| (t, "in a notification's `customer_template`".into(), Purpose::CustomerNotification)),
+            );
+            self.staff_template_to_the_customer(rule);
+        }
         references.extend(
             wf.survey.iter().filter_map(|s| s.template.as_ref()).map(|t| (t, "in `survey`".into(), Purpose::Survey)),
         );
@@ -1026,6 +1030,7 @@ impl<'a> Checker<'a> {
         let mut purposes: BTreeMap<&str, BTreeSet<Purpose>> = BTreeMap::new();
         for (name, context, purpose) in references {
             if self.reference(name, "template", &self.known.templates, &context) {
+                self.audience_of_built_in(name, purpose, &context);
                 purposes.entry(name.get_ref().as_str()).or_default().insert(purpose);
             }
         }
@@ -1055,6 +1060,7 @@ impl<'a> Checker<'a> {
                 None => {}
             }
         }
+        self.values_of_templates(&purposes);
         let mut failed: HashSet<String> = HashSet::new();
         for (name, purposes) in &purposes {
             let purposes: Vec<Purpose> = purposes.iter().copied().collect();
@@ -1082,6 +1088,75 @@ impl<'a> Checker<'a> {
                     MAX_OUTPUT / 1024
                 ),
             );
+        }
+    }
+
+    /// A rule naming a template for staff when it mails nobody but the customer: the customer
+    /// would get the default customer template, not that one.
+    fn staff_template_to_the_customer(&mut self, rule: &crate::workflow::model::Notification) {
+        let only_customer = !rule.notify.is_empty() && rule.notify.iter().all(|n| n.get_ref() == "customer");
+        if let (true, Some(template), None) = (only_customer, &rule.template, &rule.customer_template) {
+            self.error(
+                template.span(),
+                format!(
+                    "this notification mails only the customer, but `template` is for staff: `{}` would never be sent",
+                    template.get_ref()
+                ),
+                format!("write `customer_template = \"{}\"` (customer-facing mail)", template.get_ref()),
+            );
+        }
+    }
+
+    /// A built-in template named where mail for the other audience goes: a staff template to
+    /// the customer, or a customer one to staff.
+    fn audience_of_built_in(&mut self, name: &Name, purpose: Purpose, context: &str) {
+        let Some(own) = Purpose::of_built_in(name.get_ref()) else { return };
+        if own.audience() == purpose.audience() {
+            return;
+        }
+        let (is, key) = match own.audience() {
+            Audience::Customer => ("customer-facing", "customer_template"),
+            Audience::Staff => ("staff-facing", "template"),
+        };
+        let hint = if purpose == Purpose::Notification || purpose == Purpose::CustomerNotification {
+            format!("name it as `{key}` of the notification, or write a template of your own")
+        } else {
+            "write a template of your own for this audience".to_string()
+        };
+        self.error(
+            name.span(),
+            format!(
+                "template `{}` {context} is {is} mail, but here it goes to {}",
+                name.get_ref(),
+                audience_words(purpose)
+            ),
+            hint,
+        );
+    }
+
+    /// Each part a workflow writes uses only the values its mail has: a customer template
+    /// asking for `ticket_url` or `assignee` would print nothing, or worse, was meant for staff.
+    fn values_of_templates(&mut self, purposes: &BTreeMap<&'a str, BTreeSet<Purpose>>) {
+        let wf = self.workflow;
+        for (name, template) in &wf.templates {
+            let Some(uses) = purposes.get(name.get_ref().as_str()) else { continue };
+            for (part, source) in template.parts() {
+                for purpose in uses {
+                    let missing = crate::notify::templates::values_missing(source.get_ref(), *purpose);
+                    let Some(first) = missing.first() else { continue };
+                    let line = first_line_using(source.get_ref(), first);
+                    let mail = match purpose.audience() {
+                        Audience::Customer => format!("customer-facing mail ({})", purpose.label()),
+                        Audience::Staff => purpose.label().to_string(),
+                    };
+                    let used = missing.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
+                    self.error(
+                        line_in_string(self.source, source.span(), line),
+                        format!("templates.{}.{part} uses {used}, which {mail} does not have", name.get_ref()),
+                        format!("it has: {}", purpose.values().join(", ")),
+                    );
+                }
+            }
         }
     }
 
@@ -1127,6 +1202,29 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// Who mail of `purpose` goes to, in words.
+fn audience_words(purpose: Purpose) -> &'static str {
+    match purpose.audience() {
+        Audience::Customer => "the customer",
+        Audience::Staff => "staff",
+    }
+}
+
+/// The first line (from 1) of a template that names `value` as a word (1 if none does).
+fn first_line_using(template: &str, value: &str) -> usize {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    template
+        .lines()
+        .position(|line| {
+            line.match_indices(value).any(|(at, _)| {
+                let before = line[..at].chars().next_back().is_none_or(|c| !is_word(c));
+                let after = line[at + value.len()..].chars().next().is_none_or(|c| !is_word(c));
+                before && after
+            })
+        })
+        .map_or(1, |at| at + 1)
 }
 
 /// The span of line `line` (from 1) of the string value at `span` of `source`.

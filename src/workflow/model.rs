@@ -80,6 +80,9 @@ pub struct WorkflowFile {
     /// Who is emailed on which event.
     #[serde(default)]
     pub notifications: Vec<Notification>,
+    /// Mail to customers beyond the notification rules (`[mail] public_replies = false`).
+    #[serde(default)]
+    pub mail: WorkflowMail,
     /// The satisfaction survey.
     #[serde(default)]
     pub survey: Option<Survey>,
@@ -502,9 +505,29 @@ pub struct Notification {
     pub stage: Option<Name>,
     /// Recipients: role ids, RACI words, `customer` or email addresses.
     pub notify: Vec<Name>,
-    /// Template name overriding the default for the event.
+    /// The template staff get, overriding the default for the event (a staff-facing one).
     #[serde(default)]
     pub template: Option<Name>,
+    /// The template the customer gets, when the recipients include them, overriding the
+    /// default for the event (a customer-facing one: no `ticket_url`, `assignee`, ...).
+    #[serde(default)]
+    pub customer_template: Option<Name>,
+}
+
+/// `[mail]`: the workflow's mail to customers that no notification rule names.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowMail {
+    /// Mail every agent's public reply to the ticket's customer (template `public_reply`;
+    /// default on).
+    #[serde(default = "yes")]
+    pub public_replies: bool,
+}
+
+impl Default for WorkflowMail {
+    fn default() -> Self {
+        Self { public_replies: true }
+    }
 }
 
 /// Events a notification or hook can react to.

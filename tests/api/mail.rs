@@ -482,7 +482,7 @@ terminal = true
 [[notifications]]
 on = "ticket_opened"
 notify = ["customer"]
-template = "greeting"
+customer_template = "greeting"
 
 [templates.greeting]
 text = '''We got "{{ subject }}".

@@ -14,6 +14,7 @@ mod people;
 #[path = "../support/python.rs"]
 #[allow(dead_code)]
 mod python;
+mod replies;
 #[path = "../support/server.rs"]
 #[allow(dead_code)]
 mod server;
