@@ -16,7 +16,7 @@
 //!   [`helpers`]: functions scripts may call; [`hooks`]: event hooks and their actions;
 //! - [`sla`] and [`calendar`]: SLA clocks in business time; [`notices`]: the mail events cause;
 //! - [`survey`]: who is surveyed and what a valid answer is;
-//! - [`attachment`]: files on a ticket;
+//! - [`attachment`]: files on a ticket; [`phone`]: phone numbers in E.164;
 //! - [`error`]: why a command is refused.
 
 pub mod assign;
@@ -31,6 +31,7 @@ pub mod forms;
 pub mod helpers;
 pub mod hooks;
 pub mod notices;
+pub mod phone;
 pub mod routing;
 pub mod rules;
 pub mod sla;
