@@ -636,6 +636,7 @@ impl State {
             created_at: now,
             updated_at: now,
             satisfaction: Satisfaction::default(),
+            merged_into: None,
         });
         let before = customer.clone();
         let set = |field: &mut Option<String>, value: Option<&str>| {
@@ -740,7 +741,7 @@ impl State {
         }
         let at = self.clock.now();
         let id = keys::next_ulid(&mut self.ids, at);
-        Some(CustomerEvent { id, customer: customer.id, at, actor: actor.clone(), kind, changes, ticket })
+        Some(CustomerEvent { id, customer: customer.id, at, actor: actor.clone(), kind, changes, ticket, other: None })
     }
 
     fn customer(
