@@ -412,7 +412,9 @@ impl Config {
             }
         }
         if let Some(region) = &self.default_phone_region {
-            region.parse::<crate::engine::phone::Region>().map_err(|e| ConfigError(format!("default_phone_region: {e}")))?;
+            region
+                .parse::<crate::engine::phone::Region>()
+                .map_err(|e| ConfigError(format!("default_phone_region: {e}")))?;
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));

@@ -226,7 +226,9 @@ impl Writer {
         match registry.store().index_customer_phones(&|phone| crate::engine::phone::normalise(phone, region).ok()) {
             Ok(0) => {}
             Ok(indexed) => tracing::info!(indexed, "customers' phone numbers indexed"),
-            Err(error) => tracing::error!(%error, "cannot index customers' phone numbers; they are matched once saved again"),
+            Err(error) => {
+                tracing::error!(%error, "cannot index customers' phone numbers; they are matched once saved again")
+            }
         }
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (flush_tx, flush_rx) = std::sync::mpsc::channel::<Vec<Reply>>();
@@ -508,7 +510,9 @@ impl State {
                 Job::Customer(request, tx) => {
                     Reply::Customer(tx, guarded(|| self.customer(&mut group, &request.0, &request.1)))
                 }
-                Job::MergeCustomers(request, tx) => Reply::Merge(tx, guarded(|| self.merge_customers(&mut group, &request))),
+                Job::MergeCustomers(request, tx) => {
+                    Reply::Merge(tx, guarded(|| self.merge_customers(&mut group, &request)))
+                }
                 Job::Availability(request, tx) => {
                     Reply::Person(tx, guarded(|| self.availability(&mut group, &request)))
                 }
@@ -686,7 +690,10 @@ impl State {
             let id: CustomerId = id
                 .parse()
                 .map_err(|_| EngineError::Invalid(vec![FieldProblem::new("customer.id", "is not a customer id")]))?;
-            Some(self.surviving_customer(group, id)?.ok_or_else(|| EngineError::NotFound(format!("customer {id} not found")))?)
+            Some(
+                self.surviving_customer(group, id)?
+                    .ok_or_else(|| EngineError::NotFound(format!("customer {id} not found")))?,
+            )
         } else {
             let mut found = None;
             let lookups = [

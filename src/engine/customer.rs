@@ -448,12 +448,18 @@ mod tests {
         assert_eq!(merge.survivor.phone.as_deref(), Some("+989121112222"), "taken");
         assert_eq!(
             merge.changes,
-            [change("phone", serde_json::Value::Null, json!("+989121112222")), change("vip", json!(false), json!(true))]
+            [
+                change("phone", serde_json::Value::Null, json!("+989121112222")),
+                change("vip", json!(false), json!(true))
+            ]
         );
         let agent = Actor { id: "omid@example.com".into(), kind: ActorKind::Agent };
         assert!(matches!(super::merge(&agent, &caller, &sam, now), Err(EngineError::Forbidden(_))));
         assert!(matches!(super::merge(&admin, &sam, &sam, now), Err(EngineError::Invalid(_))));
         assert!(matches!(super::merge(&admin, &merge.merged, &sam, now), Err(EngineError::Invalid(_))), "twice");
-        assert!(matches!(super::merge(&admin, &sam, &merge.merged, now), Err(EngineError::Invalid(_))), "into a gone one");
+        assert!(
+            matches!(super::merge(&admin, &sam, &merge.merged, now), Err(EngineError::Invalid(_))),
+            "into a gone one"
+        );
     }
 }

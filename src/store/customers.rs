@@ -28,7 +28,11 @@ impl Store {
             }
             let Some(phone) = customer.phone.as_deref().and_then(normalise) else { continue };
             let value = keys::customer(customer.id);
-            let taken = self.customer_keys.compare_and_swap(keys::customer_phone(&phone), None as Option<&[u8]>, Some(&value[..]))?;
+            let taken = self.customer_keys.compare_and_swap(
+                keys::customer_phone(&phone),
+                None as Option<&[u8]>,
+                Some(&value[..]),
+            )?;
             added += usize::from(taken.is_ok());
         }
         self.meta.insert(INDEXED, Vec::<u8>::new())?;
