@@ -50,6 +50,7 @@ fn main() {
             created_at: now,
             updated_at: now,
             satisfaction: Default::default(),
+            merged_into: None,
         })
         .collect();
     let histories: Vec<History> = (0..16u64)

@@ -86,7 +86,8 @@ impl Application {
             let record = TokenRecord::new(hex::encode(&digest[..6]), token.person.clone(), token.role, clock.now());
             config_tokens.insert(digest, record);
         }
-        let (writer, writer_thread) = Writer::start(registry.clone(), clock.clone());
+        let settings = crate::writer::WriterSettings { phone_region: config.phone_region() };
+        let (writer, writer_thread) = Writer::start_with(registry.clone(), clock.clone(), settings);
         let scheduler = Scheduler::new(store.clone(), writer.clone(), clock.clone());
         let jobs = Jobs::new(store.clone(), registry.clone(), clock.clone());
         let mut state = AppState {

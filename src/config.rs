@@ -46,6 +46,10 @@ pub struct Config {
     pub mail: MailConfig,
     /// Retries of mail and webhook delivery.
     pub delivery: DeliveryConfig,
+    /// Region (ISO 3166 code, `IR`) phone numbers written without a country code are read in;
+    /// none: customers' phone numbers must start with `+` and their country code.
+    #[serde(default)]
+    pub default_phone_region: Option<String>,
     /// Mail coming in: the built-in SMTP receiver and which addresses open tickets where.
     #[serde(default)]
     pub inbound: InboundConfig,
@@ -293,6 +297,7 @@ impl Default for Config {
             tokens: Vec::new(),
             mail: MailConfig::default(),
             delivery: DeliveryConfig::default(),
+            default_phone_region: None,
             inbound: InboundConfig::default(),
             secrets: std::collections::BTreeMap::new(),
         }
@@ -406,10 +411,20 @@ impl Config {
                 )));
             }
         }
+        if let Some(region) = &self.default_phone_region {
+            region
+                .parse::<crate::engine::phone::Region>()
+                .map_err(|e| ConfigError(format!("default_phone_region: {e}")))?;
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
         }
         Ok(())
+    }
+
+    /// The region national phone numbers are read in (checked by [`Config::load`]).
+    pub fn phone_region(&self) -> Option<crate::engine::phone::Region> {
+        self.default_phone_region.as_deref().and_then(|region| region.parse().ok())
     }
 
     /// The base URL for links.
@@ -462,6 +477,18 @@ mod tests {
         std::fs::write(&file, "[delivery]\ngive_up_after = \"soon\"\n").expect("write");
         let error = Config::load(Some(&file), &Overrides::default()).expect_err("not a duration");
         assert!(error.to_string().contains("\"soon\" is not a duration"), "{error}");
+    }
+
+    #[test]
+    fn the_default_phone_region_is_a_region_code() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("afterdesk.toml");
+        std::fs::write(&file, "default_phone_region = \"IR\"\n").expect("write");
+        let config = Config::load(Some(&file), &Overrides::default()).expect("valid");
+        assert_eq!(config.phone_region(), Some("IR".parse().expect("a region")));
+        std::fs::write(&file, "default_phone_region = \"Iran\"\n").expect("write");
+        let error = Config::load(Some(&file), &Overrides::default()).expect_err("not a code");
+        assert!(error.to_string().contains("default_phone_region"), "{error}");
     }
 
     #[test]

@@ -109,7 +109,37 @@ enum Job {
     Open(Box<OpenRequest>, oneshot::Sender<Result<Outcome, WriteError>>),
     Command(Box<CommandRequest>, oneshot::Sender<Result<Outcome, WriteError>>),
     Customer(Box<(CustomerInput, Actor)>, oneshot::Sender<Result<(Customer, bool), WriteError>>),
+    MergeCustomers(Box<MergeRequest>, oneshot::Sender<Result<MergedCustomers, WriteError>>),
     Availability(Box<AvailabilityRequest>, oneshot::Sender<Result<Availability, WriteError>>),
+}
+
+/// A request to merge one customer record into another.
+#[derive(Debug, Clone)]
+pub struct MergeRequest {
+    /// The record that goes (text as given: a customer id).
+    pub merged: String,
+    /// The record that stays.
+    pub into: String,
+    /// Who asks.
+    pub actor: Actor,
+}
+
+/// Two customer records after a merge.
+#[derive(Debug, Clone)]
+pub struct MergedCustomers {
+    /// The merged record, pointing at the survivor (`merged_into`).
+    pub merged: Customer,
+    /// The survivor, with the details it took.
+    pub survivor: Customer,
+    /// The tickets that moved to the survivor.
+    pub moved: Vec<TicketId>,
+}
+
+/// What the writer is told besides the registry and the clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterSettings {
+    /// The region customers' national phone numbers are read in (`default_phone_region`).
+    pub phone_region: Option<crate::engine::phone::Region>,
 }
 
 /// A request to set whether a person takes new work.
@@ -132,6 +162,7 @@ pub struct AvailabilityRequest {
 enum Reply {
     Ticket(oneshot::Sender<Result<Outcome, WriteError>>, Result<Outcome, WriteError>),
     Customer(oneshot::Sender<Result<(Customer, bool), WriteError>>, Result<(Customer, bool), WriteError>),
+    Merge(oneshot::Sender<Result<MergedCustomers, WriteError>>, Result<MergedCustomers, WriteError>),
     Person(oneshot::Sender<Result<Availability, WriteError>>, Result<Availability, WriteError>),
 }
 
@@ -140,6 +171,7 @@ impl Reply {
         match self {
             Self::Ticket(tx, Ok(_)) => Self::Ticket(tx, Err(WriteError::Workflow(error.to_string()))),
             Self::Customer(tx, Ok(_)) => Self::Customer(tx, Err(WriteError::Workflow(error.to_string()))),
+            Self::Merge(tx, Ok(_)) => Self::Merge(tx, Err(WriteError::Workflow(error.to_string()))),
             Self::Person(tx, Ok(_)) => Self::Person(tx, Err(WriteError::Workflow(error.to_string()))),
             other => other,
         }
@@ -150,6 +182,7 @@ impl Reply {
         match self {
             Self::Ticket(tx, result) => drop(tx.send(result)),
             Self::Customer(tx, result) => drop(tx.send(result)),
+            Self::Merge(tx, result) => drop(tx.send(result)),
             Self::Person(tx, result) => drop(tx.send(result)),
         }
     }
@@ -169,6 +202,7 @@ impl std::fmt::Debug for Job {
             Self::Open(..) => "Open",
             Self::Command(..) => "Command",
             Self::Customer(..) => "Customer",
+            Self::MergeCustomers(..) => "MergeCustomers",
             Self::Availability(..) => "Availability",
         })
     }
@@ -178,12 +212,31 @@ impl Writer {
     /// Starts the writer and flusher threads. The handle finishes when both have stopped,
     /// after every accepted request was answered.
     pub fn start(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> (Self, JoinHandle<()>) {
+        Self::start_with(registry, clock, WriterSettings::default())
+    }
+
+    /// [`Writer::start`] with `settings`. Customers' phone numbers stored before they were
+    /// normalised are indexed first (once per database), so they find their customer.
+    pub fn start_with(
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        settings: WriterSettings,
+    ) -> (Self, JoinHandle<()>) {
+        let region = settings.phone_region;
+        match registry.store().index_customer_phones(&|phone| crate::engine::phone::normalise(phone, region).ok()) {
+            Ok(0) => {}
+            Ok(indexed) => tracing::info!(indexed, "customers' phone numbers indexed"),
+            Err(error) => {
+                tracing::error!(%error, "cannot index customers' phone numbers; they are matched once saved again")
+            }
+        }
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (flush_tx, flush_rx) = std::sync::mpsc::channel::<Vec<Reply>>();
         let store = registry.store().clone();
         let timers = Arc::new(Notify::new());
         let outbox = Arc::new(Notify::new());
-        let state = State::new(registry, clock, flush_tx, timers.clone(), outbox.clone());
+        let mut state = State::new(registry, clock, flush_tx, timers.clone(), outbox.clone());
+        state.phone_region = settings.phone_region;
         let handle = std::thread::Builder::new()
             .name("afterdesk-writer".into())
             .spawn(move || {
@@ -240,6 +293,15 @@ impl Writer {
         rx.await.map_err(|_| WriteError::Stopped)?
     }
 
+    /// Merges the customer `merged` into `into` (see [`crate::engine::customer::merge`]): the
+    /// merged record's tickets move to the survivor and its lookup keys find the survivor;
+    /// returns both records once durable.
+    pub async fn merge_customers(&self, request: MergeRequest) -> Result<MergedCustomers, WriteError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.send(Job::MergeCustomers(Box::new(request), tx)).await.map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
+
     /// Sets whether a person takes new work; returns the record once durable.
     pub async fn set_availability(&self, request: AvailabilityRequest) -> Result<Availability, WriteError> {
         let (tx, rx) = oneshot::channel();
@@ -277,6 +339,7 @@ struct State {
     timers: Arc<Notify>,
     outbox: Arc<Notify>,
     team: TeamFacts,
+    phone_region: Option<crate::engine::phone::Region>,
 }
 
 /// What one group has changed so far, not yet written.
@@ -358,7 +421,18 @@ impl State {
             TeamFacts::default()
         });
         let ids = ulid::Generator::new();
-        Self { registry, store, clock, ids, sequences: HashMap::new(), flusher, timers, outbox, team }
+        Self {
+            registry,
+            store,
+            clock,
+            ids,
+            sequences: HashMap::new(),
+            flusher,
+            timers,
+            outbox,
+            team,
+            phone_region: None,
+        }
     }
 
     /// Fills in what follows from a group's tickets and events: the timers to arm and cancel
@@ -437,6 +511,9 @@ impl State {
                 Job::Command(request, tx) => Reply::Ticket(tx, guarded(|| self.command(&mut group, &request))),
                 Job::Customer(request, tx) => {
                     Reply::Customer(tx, guarded(|| self.customer(&mut group, &request.0, &request.1)))
+                }
+                Job::MergeCustomers(request, tx) => {
+                    Reply::Merge(tx, guarded(|| self.merge_customers(&mut group, &request)))
                 }
                 Job::Availability(request, tx) => {
                     Reply::Person(tx, guarded(|| self.availability(&mut group, &request)))
@@ -578,8 +655,9 @@ impl State {
         Ok(())
     }
 
-    /// Finds or creates the customer of a request (by id, email, then external id), filling in
-    /// details the record lacks. Returns the customer, the lookup keys to (re)write, whether it
+    /// Finds or creates the customer of a request (by id, email, external id, then phone
+    /// number in E.164), filling in details the record lacks. A merged record found stands for
+    /// the one it was merged into. Returns the customer, the lookup keys to (re)write, whether it
     /// was created, and the fields changed. Changing an existing customer needs the engine's
     /// leave ([`crate::engine::customer::may_change`]): refused on an update; on a ticket's
     /// opening (`update` false), the details are just not filled in.
@@ -592,6 +670,16 @@ impl State {
     ) -> Result<FoundCustomer, WriteError> {
         let now = self.clock.now();
         let mut problems = validate_customer(input);
+        let phone = match input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(phone) => match crate::engine::phone::normalise(phone, self.phone_region) {
+                Ok(e164) => Some(e164),
+                Err(message) => {
+                    problems.push(FieldProblem::new("phone", message));
+                    None
+                }
+            },
+            None => None,
+        };
         if !problems.is_empty() {
             for problem in &mut problems {
                 problem.field = format!("customer.{}", problem.field);
@@ -605,20 +693,24 @@ impl State {
                 .parse()
                 .map_err(|_| EngineError::Invalid(vec![FieldProblem::new("customer.id", "is not a customer id")]))?;
             Some(
-                self.load_customer(group, id)?
+                self.surviving_customer(group, id)?
                     .ok_or_else(|| EngineError::NotFound(format!("customer {id} not found")))?,
             )
         } else {
-            let by_email = match &email {
-                Some(email) => self.customer_by_key(group, &keys::customer_email(email))?,
-                None => None,
-            };
-            let by_external = match (by_email, external) {
-                (None, Some(external)) => self.customer_by_key(group, &keys::customer_external(external))?,
-                _ => None,
-            };
-            match by_email.or(by_external) {
-                Some(id) => self.load_customer(group, id)?,
+            let mut found = None;
+            let lookups = [
+                email.as_deref().map(keys::customer_email),
+                external.map(keys::customer_external),
+                phone.as_deref().map(keys::customer_phone),
+            ];
+            for key in lookups.iter().flatten() {
+                if let Some(id) = self.customer_by_key(group, key)? {
+                    found = Some(id);
+                    break;
+                }
+            }
+            match found {
+                Some(id) => self.surviving_customer(group, id)?,
                 None => None,
             }
         };
@@ -638,6 +730,7 @@ impl State {
             created_at: now,
             updated_at: now,
             satisfaction: Satisfaction::default(),
+            merged_into: None,
         });
         let before = customer.clone();
         let set = |field: &mut Option<String>, value: Option<&str>| {
@@ -653,7 +746,7 @@ impl State {
             customer.name = name.to_string();
         }
         set(&mut customer.email, email.as_deref());
-        set(&mut customer.phone, input.phone.as_deref());
+        set(&mut customer.phone, phone.as_deref());
         set(&mut customer.external_id, external);
         if let Some(vip) = input.vip
             && (update || created)
@@ -667,6 +760,22 @@ impl State {
         // A ticket's opening fills in details only for those who may change the customer.
         if !update && !created && customer != before && self.may_change_customer(group, actor, &before)?.is_err() {
             customer = before.clone();
+        }
+        // A phone number is one customer's. A ticket for someone else calling from it still
+        // opens, without filling it in; an update that would take it from its customer is refused.
+        if customer.phone != before.phone
+            && let Some(phone) = &customer.phone
+            && let Some(other) = self.customer_by_key(group, &keys::customer_phone(phone))?
+            && other != customer.id
+        {
+            if update {
+                return Err(EngineError::Invalid(vec![FieldProblem::new(
+                    "customer.phone",
+                    "another customer has this phone number",
+                )])
+                .into());
+            }
+            customer.phone.clone_from(&before.phone);
         }
         let mut lookup = Vec::new();
         if created || customer != before {
@@ -697,10 +806,122 @@ impl State {
                 }
                 lookup.push(key);
             }
+            if let Some(phone) = customer.phone.as_deref().and_then(|p| self.e164(p)) {
+                let key = keys::customer_phone(&phone);
+                if self.customer_by_key(group, &key)?.is_none_or(|other| other == customer.id) {
+                    lookup.push(key);
+                }
+            }
         }
         let changed = created || customer != before;
         let changes = crate::engine::customer::changes((!created).then_some(&before), &customer);
         Ok(FoundCustomer { customer, keys: if changed { lookup } else { Vec::new() }, created, changes })
+    }
+
+    /// A stored phone number in E.164 (numbers saved before normalisation may be otherwise).
+    fn e164(&self, phone: &str) -> Option<String> {
+        crate::engine::phone::normalise(phone, self.phone_region).ok()
+    }
+
+    /// The customer `id` names, or the one it was merged into (and so on).
+    fn surviving_customer(&self, group: &Group, id: CustomerId) -> Result<Option<Customer>, WriteError> {
+        let mut customer = self.load_customer(group, id)?;
+        // A merge refuses a survivor that was itself merged, so chains are short; the bound
+        // only guards against a damaged record pointing in a circle.
+        for _ in 0..16 {
+            match customer.as_ref().and_then(|c| c.merged_into) {
+                Some(next) => customer = self.load_customer(group, next)?,
+                None => break,
+            }
+        }
+        Ok(customer)
+    }
+
+    /// Merges one customer into another: the engine decides the records
+    /// ([`crate::engine::customer::merge`]); each of the merged record's tickets gets a
+    /// [`Change::CustomerChanged`] event (so the customer index and history follow the events);
+    /// the merged record's lookup keys now find the survivor; both trails get an entry.
+    fn merge_customers(&mut self, group: &mut Group, request: &MergeRequest) -> Result<MergedCustomers, WriteError> {
+        let now = self.clock.now();
+        let load = |field: &str, text: &str| -> Result<Customer, WriteError> {
+            let not_found = || EngineError::NotFound(format!("customer {text} not found"));
+            let id: CustomerId = text.trim().parse().map_err(|_| {
+                if field == "into" {
+                    WriteError::from(EngineError::Invalid(vec![FieldProblem::new("into", "is not a customer id")]))
+                } else {
+                    not_found().into()
+                }
+            })?;
+            match self.load_customer(group, id)? {
+                Some(customer) => Ok(customer),
+                None if field == "into" => {
+                    Err(EngineError::Invalid(vec![FieldProblem::new("into", format!("customer {id} not found"))])
+                        .into())
+                }
+                None => Err(not_found().into()),
+            }
+        };
+        let merged = load("id", &request.merged)?;
+        let survivor = load("into", &request.into)?;
+        let merge = crate::engine::customer::merge(&request.actor, &merged, &survivor, now)?;
+        let mut ids = self.store.customer_tickets(merged.id)?;
+        let in_group = group.tickets.iter().filter(|(_, write)| write.after.customer == merged.id);
+        let in_group: Vec<TicketId> = in_group.map(|(id, _)| *id).filter(|id| !ids.contains(id)).collect();
+        ids.extend(in_group);
+        let mut pending = Pending::default();
+        let mut moved = Vec::new();
+        for id in ids {
+            let Some(mut ticket) = self.load(group, id)? else { continue };
+            if ticket.customer != merged.id {
+                continue;
+            }
+            let change = Change::CustomerChanged { from: merged.id, to: survivor.id };
+            let events = stamp(ticket.id, ticket.revision, &request.actor, now, vec![change]);
+            for event in &events {
+                ticket.apply(event);
+            }
+            pending.events.extend(events);
+            pending.tickets.push(ticket);
+            moved.push(id);
+        }
+        // Every key that found either record finds the survivor now.
+        let mut lookup = Vec::new();
+        for customer in [&merged, &merge.survivor] {
+            lookup.extend(customer.email.as_deref().map(keys::customer_email));
+            lookup.extend(customer.external_id.as_deref().map(keys::customer_external));
+            lookup.extend(customer.phone.as_deref().and_then(|p| self.e164(p)).map(|p| keys::customer_phone(&p)));
+        }
+        let survivor_event = CustomerEvent {
+            id: keys::next_ulid(&mut self.ids, now),
+            customer: survivor.id,
+            at: now,
+            actor: request.actor.clone(),
+            kind: CustomerEventKind::Merged,
+            changes: merge.changes.clone(),
+            ticket: None,
+            other: Some(merged.id),
+        };
+        let merged_event = CustomerEvent {
+            id: keys::next_ulid(&mut self.ids, now),
+            customer: merged.id,
+            at: now,
+            actor: request.actor.clone(),
+            kind: CustomerEventKind::Merged,
+            changes: vec![FieldChange {
+                field: "merged_into".into(),
+                old: serde_json::Value::Null,
+                new: serde_json::json!(survivor.id),
+            }],
+            ticket: None,
+            other: Some(survivor.id),
+        };
+        pending.customer = Some((merge.survivor.clone(), lookup));
+        pending.customer_events = vec![survivor_event, merged_event];
+        self.apply(group, pending)?;
+        // A second record of the same request: applying a customer alone cannot fail.
+        let gone = Pending { customer: Some((merge.merged.clone(), Vec::new())), ..Pending::default() };
+        self.apply(group, gone)?;
+        Ok(MergedCustomers { merged: merge.merged, survivor: merge.survivor, moved })
     }
 
     /// Whether `actor` may change `customer`, asked of the engine with the customer's open
@@ -742,7 +963,7 @@ impl State {
         }
         let at = self.clock.now();
         let id = keys::next_ulid(&mut self.ids, at);
-        Some(CustomerEvent { id, customer: customer.id, at, actor: actor.clone(), kind, changes, ticket })
+        Some(CustomerEvent { id, customer: customer.id, at, actor: actor.clone(), kind, changes, ticket, other: None })
     }
 
     fn customer(
@@ -1106,11 +1327,7 @@ fn validate_customer(input: &CustomerInput) -> Vec<FieldProblem> {
     {
         problems.push(FieldProblem::new("email", format!("\"{email}\" is not an email address")));
     }
-    if let Some(phone) = input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty())
-        && !forms::is_phone(phone)
-    {
-        problems.push(FieldProblem::new("phone", format!("\"{phone}\" is not a phone number")));
-    }
+    // The phone number is checked (and normalised) where the region is known: the writer.
     if input.name.as_deref().is_some_and(|n| n.chars().count() > 200) {
         problems.push(FieldProblem::new("name", "must be at most 200 characters"));
     }

@@ -271,6 +271,7 @@ fn customer(name: &str, vip: bool) -> Customer {
         created_at: start_time(),
         updated_at: start_time(),
         satisfaction: Default::default(),
+        merged_into: None,
     }
 }
 

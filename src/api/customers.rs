@@ -21,7 +21,7 @@ use super::problem::{ApiError, Problem};
 use super::scope::ReadScope;
 use crate::engine::customer::CustomerEvent;
 use crate::engine::{Customer, CustomerId, CustomerInput, EngineError, FieldProblem, Status};
-use crate::writer::WriteError;
+use crate::writer::{MergeRequest, WriteError};
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(save_customer, search_customers))
         .routes(routes!(get_customer))
         .routes(routes!(customer_events))
+        .routes(routes!(merge_customer))
 }
 
 /// One of a customer's tickets, in short.
@@ -151,6 +152,56 @@ fn readable_customer(state: &AppState, scope: &ReadScope, id: &str) -> Result<Cu
         return Err(not_found());
     }
     Ok(customer)
+}
+
+/// Which customer a record is merged into.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The id of the customer that stays.
+    pub into: String,
+}
+
+/// Two customer records after a merge.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MergeOutcome {
+    /// The record merged, now pointing at the survivor (`merged_into`).
+    pub merged: Customer,
+    /// The customer that stays, with the details it took from the merged record.
+    pub into: Customer,
+    /// Ids of the tickets that moved to the survivor.
+    pub moved: Vec<String>,
+}
+
+/// Merge customer `id` into customer `into`: one person with two records (a phone-only record
+/// and a later one with an email) becomes one customer.
+///
+/// The merged record's tickets move to the survivor (an event `customer_changed` on each), so
+/// the survivor's tickets, history and repeat detection cover both; the survivor takes the
+/// details it lacks; the merged record's email, phone and external id find the survivor from
+/// now on; the merged record stays readable with `merged_into`; both trails get a `merged`
+/// entry. Administrators and integrations only.
+#[utoipa::path(post, path = "/v1/customers/{id}/merge", tag = "customers", request_body = MergeBody,
+    params(("id" = String, Path, description = "The customer merged (the one that goes)")),
+    responses((status = 200, body = MergeOutcome),
+              (status = 403, description = "Only administrators and integrations merge", body = Problem,
+               content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn merge_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<MergeBody>,
+) -> Result<Json<MergeOutcome>, ApiError> {
+    let request = MergeRequest { merged: id, into: body.into, actor: caller.actor() };
+    let merged = state.writer.merge_customers(request).await?;
+    Ok(Json(MergeOutcome {
+        merged: merged.merged,
+        into: merged.survivor,
+        moved: merged.moved.iter().map(ToString::to_string).collect(),
+    }))
 }
 
 /// Paging of a customer's trail.

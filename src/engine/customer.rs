@@ -8,6 +8,11 @@
 //! each field's old and new value ([`changes`]). Who may change an existing customer is
 //! decided by [`may_change`]: administrators, integrations, and agents working one of the
 //! customer's open tickets (so a stranger cannot redirect a customer's mail).
+//!
+//! Two records of one person (a phone-only record and a later one with an email) become one
+//! with [`merge`]: the survivor takes the details it lacks, the merged record points at it
+//! (`merged_into`), and both trails say so; the tickets move by an event on each
+//! ([`crate::engine::Change::CustomerChanged`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -47,7 +52,8 @@ pub struct Customer {
     pub name: String,
     /// Email address, stored lower-case; unique among customers.
     pub email: Option<String>,
-    /// Phone number.
+    /// Phone number in E.164 (`+989121112222`; see [`super::phone`]); unique among customers.
+    /// Records saved before numbers were normalised keep the number as typed until changed.
     pub phone: Option<String>,
     /// Id in another system (CRM, shop); unique among customers.
     pub external_id: Option<String>,
@@ -61,6 +67,11 @@ pub struct Customer {
     /// What the customer said in surveys.
     #[serde(default)]
     pub satisfaction: Satisfaction,
+    /// The customer this record was merged into: its tickets, history and lookup keys are
+    /// theirs now; absent on a record in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub merged_into: Option<CustomerId>,
 }
 
 /// A customer's survey answers, summed up.
@@ -101,7 +112,7 @@ impl Satisfaction {
 }
 
 /// How a caller identifies a customer when opening a ticket: an existing id, or contact details
-/// that find (by email, then external id) or create the record.
+/// that find (by email, then external id, then phone number) or create the record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
@@ -201,6 +212,10 @@ pub enum CustomerEventKind {
     Updated,
     /// Details it lacked were filled in from a ticket opened for the customer.
     FilledIn,
+    /// Two records became one (`POST /v1/customers/{id}/merge`): on the merged record's trail,
+    /// `other` is the survivor; on the survivor's, `other` is the merged record, and `changes`
+    /// the details it took from it.
+    Merged,
 }
 
 /// One field of a customer record, before and after a change.
@@ -233,6 +248,10 @@ pub struct CustomerEvent {
     /// The ticket whose opening made the change, if one did.
     #[serde(default)]
     pub ticket: Option<TicketId>,
+    /// The other customer of a merge (see [`CustomerEventKind::Merged`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub other: Option<CustomerId>,
 }
 
 /// The fields that differ between `before` (`None`: a new record) and `after`.
@@ -299,6 +318,70 @@ pub fn may_change(
     )))
 }
 
+/// Two records made one: both as they must be stored, and the details the survivor took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    /// The merged record, pointing at the survivor.
+    pub merged: Customer,
+    /// The survivor, with the details it lacked taken from the merged record.
+    pub survivor: Customer,
+    /// The survivor's fields that changed.
+    pub changes: Vec<FieldChange>,
+}
+
+/// Merges `merged` into `survivor` as `actor` at `now`: only administrators and integrations
+/// may (an agent sees only some workflows' tickets of a customer). The survivor keeps its own
+/// details and takes those it lacks (email, phone, external id, a name when it has none), is VIP
+/// if either was, and adds up both records' survey answers.
+pub fn merge(actor: &Actor, merged: &Customer, survivor: &Customer, now: DateTime<Utc>) -> Result<Merge, EngineError> {
+    if !matches!(actor.kind, ActorKind::Admin | ActorKind::Integrator | ActorKind::System) {
+        return Err(EngineError::Forbidden(format!(
+            "only an administrator or an integration may merge customers; {} may not",
+            actor.id
+        )));
+    }
+    let invalid = |field: &str, message: String| EngineError::Invalid(vec![super::FieldProblem::new(field, message)]);
+    if merged.id == survivor.id {
+        return Err(invalid("into", "a customer cannot be merged into themselves".into()));
+    }
+    if let Some(into) = merged.merged_into {
+        return Err(invalid("id", format!("customer {} was already merged into {into}", merged.id)));
+    }
+    if let Some(into) = survivor.merged_into {
+        return Err(invalid("into", format!("customer {} was merged into {into}; merge into {into}", survivor.id)));
+    }
+    let mut after = survivor.clone();
+    let take = |field: &mut Option<String>, other: &Option<String>| {
+        if field.is_none() {
+            field.clone_from(other);
+        }
+    };
+    take(&mut after.email, &merged.email);
+    take(&mut after.phone, &merged.phone);
+    take(&mut after.external_id, &merged.external_id);
+    if after.name.is_empty() {
+        after.name.clone_from(&merged.name);
+    }
+    after.vip |= merged.vip;
+    let (mine, theirs) = (&mut after.satisfaction, &merged.satisfaction);
+    mine.answers += theirs.answers;
+    mine.csat_sum += theirs.csat_sum;
+    mine.csat_answers += theirs.csat_answers;
+    if theirs.last_answered_at > mine.last_answered_at {
+        mine.last_csat = theirs.last_csat.or(mine.last_csat);
+        mine.last_nps = theirs.last_nps.or(mine.last_nps);
+        mine.last_ces = theirs.last_ces.or(mine.last_ces);
+        mine.last_ticket = theirs.last_ticket;
+        mine.last_answered_at = theirs.last_answered_at;
+    }
+    after.updated_at = now;
+    let changes = changes(Some(survivor), &after);
+    let mut gone = merged.clone();
+    gone.merged_into = Some(survivor.id);
+    gone.updated_at = now;
+    Ok(Merge { merged: gone, survivor: after, changes })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +398,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             satisfaction: Satisfaction::default(),
+            merged_into: None,
         }
     }
 
@@ -345,5 +429,37 @@ mod tests {
             ]
         );
         assert_eq!(changes(Some(&sam), &sam), [], "nothing changed, nothing listed");
+    }
+
+    #[test]
+    fn a_merge_keeps_the_survivors_details_and_takes_those_it_lacks() {
+        use serde_json::json;
+        let mut caller = sam();
+        caller.id = CustomerId(Ulid::from_parts(1, 2));
+        caller.email = None;
+        caller.phone = Some("+989121112222".into());
+        caller.vip = true;
+        let sam = sam();
+        let now = sam.created_at + chrono::Duration::hours(1);
+        let admin = Actor { id: "admin".into(), kind: ActorKind::Admin };
+        let merge = merge(&admin, &caller, &sam, now).expect("an admin merges");
+        assert_eq!(merge.merged.merged_into, Some(sam.id));
+        assert_eq!(merge.survivor.email.as_deref(), Some("sam@example.com"), "its own");
+        assert_eq!(merge.survivor.phone.as_deref(), Some("+989121112222"), "taken");
+        assert_eq!(
+            merge.changes,
+            [
+                change("phone", serde_json::Value::Null, json!("+989121112222")),
+                change("vip", json!(false), json!(true))
+            ]
+        );
+        let agent = Actor { id: "omid@example.com".into(), kind: ActorKind::Agent };
+        assert!(matches!(super::merge(&agent, &caller, &sam, now), Err(EngineError::Forbidden(_))));
+        assert!(matches!(super::merge(&admin, &sam, &sam, now), Err(EngineError::Invalid(_))));
+        assert!(matches!(super::merge(&admin, &merge.merged, &sam, now), Err(EngineError::Invalid(_))), "twice");
+        assert!(
+            matches!(super::merge(&admin, &sam, &merge.merged, now), Err(EngineError::Invalid(_))),
+            "into a gone one"
+        );
     }
 }

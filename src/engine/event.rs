@@ -366,6 +366,15 @@ pub enum Change {
         /// The mail.
         mail: MailMeta,
     },
+    /// The ticket is now a different customer's: their records were merged.
+    CustomerChanged {
+        /// The customer it was for.
+        #[schema(value_type = String)]
+        from: crate::engine::CustomerId,
+        /// The customer it is for now.
+        #[schema(value_type = String)]
+        to: crate::engine::CustomerId,
+    },
 }
 
 /// What the log keeps of a mail received.
@@ -421,6 +430,7 @@ impl Change {
             Self::Attached { .. } => "attached",
             Self::CustomerReplied { .. } => "customer_replied",
             Self::MailReceived { .. } => "mail_received",
+            Self::CustomerChanged { .. } => "customer_changed",
         }
     }
 }

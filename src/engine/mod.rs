@@ -17,7 +17,7 @@
 //! - [`sla`] and [`calendar`]: SLA clocks in business time; [`notices`]: the mail events cause;
 //! - [`reply`]: what a customer's reply does (on_customer_reply, reopening);
 //! - [`survey`]: who is surveyed and what a valid answer is;
-//! - [`attachment`]: files on a ticket;
+//! - [`attachment`]: files on a ticket; [`phone`]: phone numbers in E.164;
 //! - [`error`]: why a command is refused.
 
 pub mod assign;
@@ -32,6 +32,7 @@ pub mod forms;
 pub mod helpers;
 pub mod hooks;
 pub mod notices;
+pub mod phone;
 pub mod reply;
 pub mod routing;
 pub mod rules;

@@ -450,6 +450,7 @@ impl Ticket {
                 self.customer_replies += 1;
                 self.customer_replied_at = Some(event.at);
             }
+            Change::CustomerChanged { to, .. } => self.customer = *to,
             Change::NotAssigned { .. } | Change::Notified { .. } | Change::MailReceived { .. } => {}
         }
     }

@@ -8,7 +8,7 @@
 //! | `tickets` | ticket id (16) | ticket snapshot (JSON) |
 //! | `numbers` | human number, e.g. `AS-1042` | ticket id (16) |
 //! | `customers` | customer id (16) | customer (JSON) |
-//! | `customer_keys` | `email` 0 address (lower-case) / `external` 0 id | customer id (16) |
+//! | `customer_keys` | `email` 0 address (lower-case) / `external` 0 id / `phone` 0 E.164 number | customer id (16) |
 //! | `customer_events` | customer id (16) ++ event id (16) | customer event (JSON) |
 //! | `index` | index name 0 value 0 ticket id (16) | empty |
 //! | `workflows` | workflow id 0 version | stored definition (JSON) |
@@ -75,6 +75,11 @@ pub fn customer_email(email: &str) -> Vec<u8> {
 /// Key finding a customer by external id.
 pub fn customer_external(external_id: &str) -> Vec<u8> {
     joined(&[b"external", external_id.trim().as_bytes()])
+}
+
+/// Key finding a customer by phone number (E.164, see [`crate::engine::phone`]).
+pub fn customer_phone(e164: &str) -> Vec<u8> {
+    joined(&[b"phone", e164.trim().as_bytes()])
 }
 
 /// Prefix of one value of an index.

@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod commit;
+mod customers;
 pub mod inbound;
 pub mod indexes;
 pub mod keys;

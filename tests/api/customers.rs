@@ -1,12 +1,13 @@
 //! `/v1/customers`: create, then update by email; one customer with their tickets; search; who
-//! may change a customer, and every change in the customer's own trail; what agents may read.
+//! may change a customer, and every change in the customer's own trail; what agents may read;
+//! phone numbers in E.164 finding their customer; merging two records of one person.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
     User, WarrantyStaff, error_fields, error_on, expect_problem, expect_status, header, new_ticket, spawn_app,
-    spawn_app_with_warranty,
+    spawn_app_with, spawn_app_with_warranty,
 };
 
 #[tokio::test]
@@ -37,7 +38,7 @@ async fn posting_a_customer_creates_then_updates_by_email() {
     let updated = expect_status(response, StatusCode::OK).await;
     assert_eq!(updated["id"], id.as_str());
     assert_eq!(updated["name"], "Sam R.");
-    assert_eq!(updated["phone"], "+98 912 345 6789");
+    assert_eq!(updated["phone"], "+989123456789", "stored in E.164");
     assert_eq!(updated["vip"], true);
     assert_eq!(updated["created_at"], "2026-11-23T05:30:00Z");
     assert_eq!(updated["updated_at"], "2026-11-23T06:30:00Z");
@@ -158,7 +159,7 @@ async fn customers_are_found_by_name_email_phone_or_external_id() {
     assert_eq!(search("q=sam").await, ["Sam Rahimi", "Samira Karimi"]);
     assert_eq!(search("q=SAMIRA").await, ["Samira Karimi"], "any case");
     assert_eq!(search("q=shop.example").await, ["Kim Tehrani"], "by email");
-    assert_eq!(search("q=111%202222").await, ["Sam Rahimi"], "by phone");
+    assert_eq!(search("q=9121112222").await, ["Sam Rahimi"], "by phone (stored as +989121112222)");
     assert_eq!(search("q=crm-77").await, ["Kim Tehrani"], "by external id");
     assert_eq!(search("q=nobody").await, Vec::<String>::new());
     assert_eq!(search("").await.len(), 3, "no query: everyone");
@@ -212,7 +213,7 @@ async fn only_admins_integrations_and_agents_working_their_ticket_change_a_custo
     // The responsible and the accountable role of the current stage may; so may the assignee.
     app.advance(chrono::Duration::minutes(1));
     let changed = save(&omid, json!({"email": "sam@example.com", "phone": "+98 912 111 2222"}), StatusCode::OK).await;
-    assert_eq!(changed["phone"], "+98 912 111 2222");
+    assert_eq!(changed["phone"], "+989121112222");
     app.advance(chrono::Duration::minutes(1));
     save(&leila, json!({"id": id, "name": "Sam Rahimi"}), StatusCode::OK).await;
     admin.command(&t, "assign", json!({"assignee": "ali@example.com"})).await;
@@ -261,7 +262,7 @@ async fn only_admins_integrations_and_agents_working_their_ticket_change_a_custo
                 "omid@example.com",
                 "agent",
                 "2026-11-23T05:31:00Z",
-                [change("phone", Value::Null, json!("+98 912 111 2222"))]
+                [change("phone", Value::Null, json!("+989121112222"))]
             ]),
             json!([
                 "updated",
@@ -326,14 +327,14 @@ async fn a_ticket_fills_in_missing_details_only_for_those_who_may_change_them() 
     app.advance(chrono::Duration::minutes(1));
     let by_web = web.open(body).await;
     let kim = expect_status(admin.get(&format!("/v1/customers/{id}")).await, StatusCode::OK).await;
-    assert_eq!((&kim["phone"], &kim["name"]), (&json!("+98 912 333 4444"), &json!("Customer")), "{kim}");
+    assert_eq!((&kim["phone"], &kim["name"]), (&json!("+989123334444"), &json!("Customer")), "{kim}");
     let events = trail(&admin, &id).await;
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[1]["kind"], "filled_in");
     assert_eq!(events[1]["ticket"], by_web["id"]);
     assert_eq!(events[1]["actor"], json!({"id": "web-form", "kind": "integrator"}));
     assert_eq!(events[1]["at"], "2026-11-23T05:32:00Z");
-    assert_eq!(events[1]["changes"], json!([{"field": "phone", "old": null, "new": "+98 912 333 4444"}]));
+    assert_eq!(events[1]["changes"], json!([{"field": "phone", "old": null, "new": "+989123334444"}]));
     app.stop().await;
 }
 
@@ -366,13 +367,7 @@ async fn a_customers_trail_comes_a_page_at_a_time() {
     assert_eq!(pages, 3);
     assert_eq!(
         phones,
-        [
-            Value::Null,
-            json!("+98 912 000 0001"),
-            json!("+98 912 000 0002"),
-            json!("+98 912 000 0003"),
-            json!("+98 912 000 0004")
-        ]
+        [Value::Null, json!("+989120000001"), json!("+989120000002"), json!("+989120000003"), json!("+989120000004")]
     );
     for (query, field) in [("limit=0", "limit"), ("limit=501", "limit"), ("cursor=AS-1", "cursor"), ("page=2", "page")]
     {
@@ -455,5 +450,197 @@ async fn agents_read_the_customers_of_their_workflows_only() {
     let one = expect_status(omid.get("/v1/customers?q=example&limit=1").await, StatusCode::OK).await;
     assert_eq!(one["items"].as_array().map(Vec::len), Some(1));
     assert_ne!(one["items"][0]["email"], "kim@example.com");
+    app.stop().await;
+}
+
+/// A server reading national phone numbers as Iranian (`default_phone_region = "IR"`).
+async fn spawn_app_in_iran() -> crate::helpers::TestApp {
+    spawn_app_with(|config| config.default_phone_region = Some("IR".into())).await
+}
+
+/// A repair ticket for a caller known only by `phone`.
+fn phoned_in(subject: &str, phone: &str) -> Value {
+    json!({
+        "workflow": "after-sales",
+        "subject": subject,
+        "category": "repair",
+        "channel": "phone",
+        "customer": { "phone": phone },
+    })
+}
+
+#[tokio::test]
+async fn a_caller_is_one_customer_however_their_number_is_written() {
+    let app = spawn_app_in_iran().await;
+    let web = app.integrator("web-form").await;
+    let first = web.open(phoned_in("Fridge is warm", "+98 912 111 2222")).await;
+    app.advance(chrono::Duration::hours(3));
+    let second = web.open(phoned_in("Fridge is warm again", "09121112222")).await;
+    let customer = first["customer"].as_str().expect("customer").to_string();
+    assert_eq!(second["customer"], customer.as_str(), "the same number, written nationally: {second}");
+    // Their history is theirs: the second call of the same category is a repeat of the first.
+    assert_eq!(second["links"], json!([{"ticket": first["id"], "relation": "repeat_of"}]), "{second}");
+    let first_now = web.ticket(first["number"].as_str().expect("number")).await;
+    assert_eq!(first_now["links"], json!([{"ticket": second["id"], "relation": "repeated_by"}]), "{first_now}");
+
+    let record = expect_status(web.get(&format!("/v1/customers/{customer}")).await, StatusCode::OK).await;
+    assert_eq!(record["phone"], "+989121112222", "stored in E.164: {record}");
+    let numbers: Vec<&str> =
+        record["tickets"].as_array().expect("tickets").iter().filter_map(|t| t["number"].as_str()).collect();
+    assert_eq!(numbers, ["AS-2", "AS-1"]);
+
+    // An email they give later is filled in on the same record (found by the number).
+    let mut third = phoned_in("Bill", "(0912) 111-2222");
+    third["category"] = json!("billing");
+    third["customer"]["email"] = json!("sam@example.com");
+    let third = web.open(third).await;
+    assert_eq!(third["customer"], customer.as_str());
+    let record = expect_status(web.get(&format!("/v1/customers/{customer}")).await, StatusCode::OK).await;
+    assert_eq!(record["email"], "sam@example.com", "{record}");
+    // Saving by the number (any form) updates the record too.
+    let saved = save(&web, json!({"phone": "0912 111 2222", "name": "Sam"}), StatusCode::OK).await;
+    assert_eq!((&saved["id"], &saved["name"]), (&json!(customer), &json!("Sam")));
+
+    // Someone else's number is theirs alone: no taking it in an update.
+    let kim = save(&web, json!({"name": "Kim", "phone": "0912 222 3333"}), StatusCode::CREATED).await;
+    let problem = expect_problem(
+        web.post("/v1/customers", json!({"id": kim["id"], "phone": "+989121112222"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-error",
+    )
+    .await;
+    assert!(error_on(&problem, "phone").contains("another customer"), "{problem}");
+
+    // A number that is none is refused, naming the field.
+    for phone in ["call me", "12345", "+98 1"] {
+        let problem = expect_problem(
+            web.post("/v1/tickets", phoned_in("Broken", phone)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-error",
+        )
+        .await;
+        assert_eq!(error_fields(&problem), ["customer.phone"], "{phone}: {problem}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_default_region_a_national_number_needs_its_country_code() {
+    let app = spawn_app().await;
+    let web = app.integrator("web-form").await;
+    let problem = expect_problem(
+        web.post("/v1/tickets", phoned_in("Broken", "09121112222")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-error",
+    )
+    .await;
+    assert!(error_on(&problem, "customer.phone").contains("default_phone_region"), "{problem}");
+    let opened = web.open(phoned_in("Broken", "+98 912 111 2222")).await;
+    let again = web.open(phoned_in("Broken again", "+989121112222")).await;
+    assert_eq!(opened["customer"], again["customer"]);
+    app.stop().await;
+}
+
+/// The numbers of a customer's tickets, newest first, as `user` reads them.
+async fn ticket_numbers(user: &User, id: &str) -> Vec<String> {
+    let customer = expect_status(user.get(&format!("/v1/customers/{id}")).await, StatusCode::OK).await;
+    customer["tickets"].as_array().expect("tickets").iter().map(|t| t["number"].as_str().expect("n").into()).collect()
+}
+
+#[tokio::test]
+async fn two_records_of_one_person_are_merged_into_one_history() {
+    let app = spawn_app_in_iran().await;
+    let admin = app.admin();
+    let web = app.integrator("web-form").await;
+    let omid = app.agent("omid@example.com").await;
+    // Sam called once (a record by phone and a second email), then wrote from their usual address.
+    let mut called = phoned_in("Fridge is warm", "0912 111 2222");
+    called["customer"]["email"] = json!("sam.work@example.com");
+    let called = web.open(called).await;
+    app.advance(chrono::Duration::hours(1));
+    let mut wrote = new_ticket("Fridge still warm", "sam@example.com");
+    wrote["category"] = json!("repair");
+    let wrote = web.open(wrote).await;
+    let gone = called["customer"].as_str().expect("id").to_string();
+    let stays = wrote["customer"].as_str().expect("id").to_string();
+    assert_ne!(gone, stays, "two records so far");
+    assert_eq!(wrote["links"], json!([]), "not yet one history: {wrote}");
+    let path = format!("/v1/customers/{gone}/merge");
+
+    // Only administrators and integrations merge.
+    let problem =
+        expect_problem(omid.post(&path, json!({"into": stays})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("administrator")), "{problem}");
+    assert_eq!(ticket_numbers(&admin, &stays).await, ["AS-2"], "nothing merged");
+
+    app.advance(chrono::Duration::minutes(5));
+    let merged = expect_status(admin.post(&path, json!({"into": stays})).await, StatusCode::OK).await;
+    assert_eq!(merged["merged"]["merged_into"], stays.as_str(), "{merged}");
+    assert_eq!(merged["into"]["id"], stays.as_str());
+    assert_eq!(merged["into"]["email"], "sam@example.com", "the survivor keeps its own details");
+    assert_eq!(merged["into"]["phone"], "+989121112222", "and takes those it lacked");
+    assert_eq!(merged["moved"], json!([called["id"]]));
+
+    // Both tickets are the survivor's; the merged record is still there, pointing at it.
+    assert_eq!(ticket_numbers(&admin, &stays).await, ["AS-2", "AS-1"]);
+    let old = expect_status(admin.get(&format!("/v1/customers/{gone}")).await, StatusCode::OK).await;
+    assert_eq!((&old["merged_into"], &old["tickets"]), (&json!(stays), &json!([])), "{old}");
+    assert_eq!(old["email"], "sam.work@example.com", "kept as it was");
+    let moved = web.ticket("AS-1").await;
+    assert_eq!(moved["customer"], stays.as_str(), "{moved}");
+    let events = expect_status(web.get("/v1/tickets/AS-1/events").await, StatusCode::OK).await;
+    let last = events["items"].as_array().and_then(|items| items.last()).cloned().unwrap_or_default();
+    assert_eq!((&last["kind"], &last["actor"]["id"]), (&json!("customer_changed"), &json!("admin")), "{events}");
+    assert_eq!((&last["from"], &last["to"]), (&json!(gone), &json!(stays)));
+
+    // The merged record's email and phone find the survivor, and the history is one: a new call
+    // about the fridge repeats the last ticket of either record.
+    let by_email = save(&web, json!({"email": "sam.work@example.com"}), StatusCode::OK).await;
+    assert_eq!(by_email["id"], stays.as_str());
+    let mut again = new_ticket("Fridge, third time", "SAM.WORK@example.com");
+    again["category"] = json!("repair");
+    let again = web.open(again).await;
+    assert_eq!(again["customer"], stays.as_str());
+    assert_eq!(again["links"], json!([{"ticket": wrote["id"], "relation": "repeat_of"}]), "{again}");
+    let by_phone = web.open(phoned_in("Fridge, by phone", "+98 912 111 2222")).await;
+    assert_eq!(by_phone["customer"], stays.as_str());
+    // Naming the merged record by id means the survivor, too.
+    let by_id = save(&web, json!({"id": gone, "vip": true}), StatusCode::OK).await;
+    assert_eq!((&by_id["id"], &by_id["vip"]), (&json!(stays), &json!(true)));
+
+    // Both trails record the merge, each naming the other record.
+    let survivor_trail = trail(&admin, &stays).await;
+    let entry = survivor_trail.iter().find(|e| e["kind"] == "merged").expect("a merged entry");
+    assert_eq!(
+        (&entry["other"], &entry["actor"]["id"], &entry["at"]),
+        (&json!(gone), &json!("admin"), &json!("2026-11-23T06:35:00Z"))
+    );
+    assert_eq!(entry["changes"], json!([{"field": "phone", "old": null, "new": "+989121112222"}]));
+    let merged_trail = trail(&admin, &gone).await;
+    let entry = merged_trail.last().expect("entries");
+    assert_eq!((&entry["kind"], &entry["other"]), (&json!("merged"), &json!(stays)), "{merged_trail:?}");
+    assert_eq!(entry["changes"], json!([{"field": "merged_into", "old": null, "new": stays}]));
+
+    // A record merges once, never into itself or into one that is gone; ids must exist.
+    for (path, body, status, field) in [
+        (format!("/v1/customers/{gone}/merge"), json!({"into": stays}), StatusCode::UNPROCESSABLE_ENTITY, "id"),
+        (format!("/v1/customers/{stays}/merge"), json!({"into": stays}), StatusCode::UNPROCESSABLE_ENTITY, "into"),
+        (format!("/v1/customers/{stays}/merge"), json!({"into": gone}), StatusCode::UNPROCESSABLE_ENTITY, "into"),
+        (
+            format!("/v1/customers/{stays}/merge"),
+            json!({"into": "01KAT8Z6Y9C3M5Q7R2V4W6X8Y0"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "into",
+        ),
+        (format!("/v1/customers/{stays}/merge"), json!({"into": "nobody"}), StatusCode::UNPROCESSABLE_ENTITY, "into"),
+        (format!("/v1/customers/{stays}/merge"), json!({"ito": gone}), StatusCode::UNPROCESSABLE_ENTITY, "ito"),
+    ] {
+        let response = admin.post(&path, body.clone()).await;
+        assert_eq!(response.status(), status, "{body}");
+        let problem: Value = response.json().await.expect("a problem");
+        error_on(&problem, field);
+    }
+    let response = admin.post("/v1/customers/01KAT8Z6Y9C3M5Q7R2V4W6X8Y0/merge", json!({"into": stays})).await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not-found").await;
     app.stop().await;
 }

@@ -33,6 +33,7 @@ pub fn sam(vip: bool, at: DateTime<Utc>) -> afterdesk::engine::Customer {
         created_at: at,
         updated_at: at,
         satisfaction: Default::default(),
+        merged_into: None,
     }
 }
 
