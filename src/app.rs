@@ -184,7 +184,18 @@ impl Application {
     /// answer everything it accepted, and flushes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self {
-            listener, router, server, writer, writer_thread, store, scheduler, jobs, delivery, smtp, inbound_signal, ..
+            listener,
+            router,
+            server,
+            writer,
+            writer_thread,
+            store,
+            scheduler,
+            jobs,
+            delivery,
+            smtp,
+            inbound_signal,
+            ..
         } = self;
         let stop = CancellationToken::new();
         let smtp = smtp.map(|smtp| {

@@ -179,7 +179,7 @@ async fn a_message_to_a_routed_address_is_spooled_byte_for_byte_under_a_received
     assert_eq!(mail.outcome, afterdesk::store::inbound::MailOutcome::Pending);
 
     let (_root, store) = stop_and_open(app).await;
-    assert_eq!(store.pending_mail(10).expect("the queue"), [mail.clone()]);
+    assert_eq!(store.pending_mail(10).expect("the queue"), std::slice::from_ref(&mail));
     let (header, rest) = spooled(&store, &mail);
     // lettre ends the data with CRLF . CRLF after the message, so its last line gets a CRLF.
     let sent = format!("{message}\r\n");
@@ -266,7 +266,11 @@ async fn the_session_refuses_what_it_must_and_says_why() {
     client.expect("DATA", 503).await;
     client.expect("BLAH", 500).await;
     // Pipelined: the replies come together, in order.
-    client.send(b"MAIL FROM:<b@example.net>\r\nRCPT TO:<nobody@example.com>\r\nRCPT TO:<two@help.example.com>\r\nDATA\r\n").await;
+    client
+        .send(
+            b"MAIL FROM:<b@example.net>\r\nRCPT TO:<nobody@example.com>\r\nRCPT TO:<two@help.example.com>\r\nDATA\r\n",
+        )
+        .await;
     let codes = [client.reply().await.0, client.reply().await.0, client.reply().await.0, client.reply().await.0];
     assert_eq!(codes, [250, 550, 250, 354]);
     client.send(b"Subject: ok\r\n\r\nsmall\r\n.\r\nQUIT\r\n").await;
@@ -379,7 +383,13 @@ struct KillRound {
     acked: Mutex<Vec<String>>,
 }
 
-async fn keep_sending(smtp: SocketAddr, round: Arc<KillRound>, prefix: String, kill_at: usize, server: Arc<Mutex<std::process::Child>>) {
+async fn keep_sending(
+    smtp: SocketAddr,
+    round: Arc<KillRound>,
+    prefix: String,
+    kill_at: usize,
+    server: Arc<Mutex<std::process::Child>>,
+) {
     let Ok(stream) = TcpStream::connect(smtp).await else { return };
     let (reader, writer) = stream.into_split();
     let mut client = Client { reader: BufReader::new(reader), writer };
@@ -423,6 +433,7 @@ async fn step(client: &mut Client, line: &str, code: u16) -> bool {
 async fn every_message_answered_250_survives_kill_9() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let data = dir.path().join("data");
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let mut acked = Vec::new();
     let mut unanswered = 0;
@@ -441,7 +452,9 @@ async fn every_message_answered_250_survives_kill_9() {
         server.wait_healthy(&client).await;
         let round = Arc::new(KillRound::default());
         let senders: Vec<_> = (0..KILL_CLIENTS)
-            .map(|c| tokio::spawn(keep_sending(smtp, round.clone(), format!("r{n}c{c}"), kill_at, server.child.clone())))
+            .map(|c| {
+                tokio::spawn(keep_sending(smtp, round.clone(), format!("r{n}c{c}"), kill_at, server.child.clone()))
+            })
             .collect();
         for sender in senders {
             tokio::time::timeout(Duration::from_secs(120), sender).await.expect("the clients end").expect("no panic");

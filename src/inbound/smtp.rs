@@ -496,9 +496,7 @@ impl Session {
     fn data(&mut self) {
         match &self.transaction {
             None => self.reply(503, [5, 5, 1], "MAIL FROM first"),
-            Some(transaction) if transaction.rcpt_to.is_empty() => {
-                self.reply(554, [5, 5, 1], "no valid recipients")
-            }
+            Some(transaction) if transaction.rcpt_to.is_empty() => self.reply(554, [5, 5, 1], "no valid recipients"),
             Some(_) => {
                 self.out.extend_from_slice(b"354 end the message with <CRLF>.<CRLF>\r\n");
                 self.data.clear();
