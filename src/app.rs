@@ -129,6 +129,9 @@ impl Application {
             &state.public_url,
         )?;
         state.survey_secret = Arc::new(delivery.survey_secret());
+        if config.inbound.smtp_listen.is_some() && config.inbound.routes.is_empty() {
+            tracing::warn!("inbound.smtp_listen is set but no [[inbound.routes]]: every recipient is refused (550)");
+        }
         let smtp = match config.inbound.smtp_listen {
             Some(address) => Some(SmtpReceiver {
                 listener: TcpListener::bind(address).await.map_err(|source| StartError::Listen { address, source })?,
