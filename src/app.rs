@@ -2,7 +2,8 @@
 //! listener, serves until told to stop, then drains and flushes.
 //!
 //! `Application::build` binds before serving and exposes the port, so tests start the real
-//! server on `127.0.0.1:0` and learn where it listens.
+//! server on `127.0.0.1:0` and learn where it listens. The SMTP receiver (`[inbound]
+//! smtp_listen`) is bound the same way, and [`Application::smtp_address`] says where.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,11 +12,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Limits};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, InboundConfig};
 use crate::jobs::Jobs;
 use crate::notify::Delivery;
 use crate::registry::{Registry, RegistryError};
@@ -60,6 +62,8 @@ pub struct Application {
     scheduler: Scheduler,
     jobs: Jobs,
     delivery: Delivery,
+    smtp: Option<SmtpReceiver>,
+    inbound_signal: Arc<Notify>,
     /// The first administrator token, when the database had none (shown once).
     pub initial_admin_token: Option<String>,
 }
@@ -126,6 +130,18 @@ impl Application {
             &state.public_url,
         )?;
         state.survey_secret = Arc::new(delivery.survey_secret());
+        if config.inbound.smtp_listen.is_some() && config.inbound.routes.is_empty() {
+            tracing::warn!("inbound.smtp_listen is set but no [[inbound.routes]]: every recipient is refused (550)");
+        }
+        let smtp = match config.inbound.smtp_listen {
+            Some(address) => Some(SmtpReceiver {
+                listener: TcpListener::bind(address).await.map_err(|source| StartError::Listen { address, source })?,
+                settings: Arc::new(config.inbound.clone()),
+                hostname: smtp_hostname(config),
+                clock: state.clock.clone(),
+            }),
+            None => None,
+        };
         let router = api::router(state, limits);
         Ok(Self {
             listener,
@@ -137,6 +153,8 @@ impl Application {
             scheduler,
             jobs,
             delivery,
+            smtp,
+            inbound_signal: Arc::new(Notify::new()),
             initial_admin_token,
         })
     }
@@ -151,6 +169,16 @@ impl Application {
         self.delivery.clone()
     }
 
+    /// Where the SMTP receiver listens, when `[inbound] smtp_listen` is set.
+    pub fn smtp_address(&self) -> Option<std::net::SocketAddr> {
+        self.smtp.as_ref().and_then(|smtp| smtp.listener.local_addr().ok())
+    }
+
+    /// Notified each time a received message is spooled (the inbound processor waits on it).
+    pub fn inbound_signal(&self) -> Arc<Notify> {
+        self.inbound_signal.clone()
+    }
+
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
@@ -159,8 +187,32 @@ impl Application {
     /// Serves until `shutdown` completes; then finishes requests in flight, lets the writer
     /// answer everything it accepted, and flushes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, server, writer, writer_thread, store, scheduler, jobs, delivery, .. } = self;
+        let Self {
+            listener,
+            router,
+            server,
+            writer,
+            writer_thread,
+            store,
+            scheduler,
+            jobs,
+            delivery,
+            smtp,
+            inbound_signal,
+            ..
+        } = self;
         let stop = CancellationToken::new();
+        let smtp = smtp.map(|smtp| {
+            tokio::spawn(crate::inbound::smtp::serve(
+                smtp.listener,
+                smtp.settings,
+                smtp.hostname,
+                store.clone(),
+                smtp.clock,
+                inbound_signal,
+                stop.clone(),
+            ))
+        });
         let timers = tokio::spawn(scheduler.run(stop.clone()));
         let cron = tokio::spawn(jobs.run_loop(stop.clone()));
         let mail = tokio::spawn(delivery.run(stop.clone()));
@@ -168,6 +220,12 @@ impl Application {
         stop.cancel();
         if timers.await.is_err() || cron.await.is_err() || mail.await.is_err() {
             tracing::error!("the timer, job or delivery loop panicked");
+        }
+        // Sessions in DATA have spooled their message (or given up) before the final flush.
+        if let Some(smtp) = smtp
+            && smtp.await.is_err()
+        {
+            tracing::error!("the SMTP receiver panicked");
         }
         // The router (and its writer handles) is gone; dropping ours lets the writer drain.
         drop(writer);
@@ -181,6 +239,27 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// The SMTP receiver's listener and settings, until it is started.
+struct SmtpReceiver {
+    listener: TcpListener,
+    settings: Arc<InboundConfig>,
+    hostname: String,
+    clock: Arc<dyn Clock>,
+}
+
+/// The name the receiver greets with: `[inbound] hostname`, else the domain of `mail.from`.
+fn smtp_hostname(config: &Config) -> String {
+    if let Some(hostname) = config.inbound.hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        return hostname.to_string();
+    }
+    config
+        .mail
+        .from
+        .parse::<lettre::message::Mailbox>()
+        .map(|mailbox| mailbox.email.domain().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// On first start (no tokens at all), makes an administrator token, writes it to

@@ -21,6 +21,7 @@
 //! - [`registry`]: loaded workflow versions, current and old;
 //! - [`scheduler`] and [`jobs`]: due SLA timers and cron jobs;
 //! - [`notify`]: delivery of the outbox: mail (SMTP), webhooks, survey links;
+//! - [`inbound`]: mail in: the SMTP receiver spools messages for the addresses routed to workflows;
 //! - [`api`]: the REST API (axum), thin over the writer and the store;
 //! - [`serve`]: the HTTP listener: a connection limit, header-read and idle timeouts, a graceful stop;
 //! - [`clock`]: the time source.
@@ -31,6 +32,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod inbound;
 pub mod jobs;
 pub mod notify;
 pub mod registry;

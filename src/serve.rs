@@ -100,7 +100,7 @@ async fn permit(permits: &Arc<Semaphore>, limit: usize, saturated: &mut bool) ->
 
 /// After a failed accept: a client that gave up is nothing; anything else (out of file
 /// descriptors) is logged and waited out, so the loop does not spin.
-async fn accept_failed(error: io::Error) {
+pub(crate) async fn accept_failed(error: io::Error) {
     use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     if matches!(error.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
         return;

@@ -8,6 +8,7 @@
 //! - [`people`]: role members, their availability and open load;
 //! - [`system`]: health, metrics, who am I;
 //! - [`tokens`]: make, list and revoke API tokens;
+//! - [`inbound`]: the mail received, and what became of it;
 //! - [`scope`]: which tickets and customers a caller may read.
 //!
 //! The OpenAPI document is generated from the handlers (`GET /openapi.json`, browsable at
@@ -15,6 +16,7 @@
 
 pub mod customers;
 pub mod extract;
+pub mod inbound;
 pub mod outbox;
 pub mod people;
 pub mod problem;
@@ -94,6 +96,7 @@ pub struct Limits {
         (name = "commands", description = "Work a ticket through its workflow"),
         (name = "customers", description = "Customers and their history"),
         (name = "workflows", description = "Workflow definitions"),
+        (name = "inbound", description = "Mail received: envelope, size and what became of each message"),
         (name = "outbox", description = "Mail and webhook deliveries: pending, sent, dead letters, retries"),
         (name = "surveys", description = "The customer's survey page (HTML; the link in the survey mail)"),
         (name = "people", description = "Role members and their availability"),
@@ -169,6 +172,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .merge(tokens::routes())
         .merge(outbox::routes())
+        .merge(inbound::routes())
         .merge(survey::routes())
 }
 

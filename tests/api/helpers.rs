@@ -27,6 +27,8 @@ pub struct TestApp {
     pub address: String,
     /// The port the server listens on.
     pub port: u16,
+    /// Where the SMTP receiver listens, if the test enabled it ([`with_receiver`]).
+    pub smtp: Option<std::net::SocketAddr>,
     /// The administrator token the server made on first start.
     pub admin_token: String,
     /// An HTTP client (no token attached).
@@ -64,6 +66,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let clock = ManualClock::new(start_time());
     let app = Application::build_with_clock(&config, Arc::new(clock.clone())).await.expect("the server starts");
     let port = app.port();
+    let smtp = app.smtp_address();
     assert_ne!(port, 0, "the server is bound to a real port");
     let admin_token = app.initial_admin_token.clone().expect("a fresh database makes an initial admin token");
     let scheduler = Some(app.scheduler());
@@ -79,6 +82,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        smtp,
         admin_token,
         client,
         clock,
@@ -87,6 +91,22 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         shutdown: Some(shutdown),
         server: Some(server),
     }
+}
+
+/// The address [`with_receiver`] routes to the bundled workflow.
+pub const SUPPORT_ADDRESS: &str = "support@example.com";
+
+/// Turns on the SMTP receiver on `127.0.0.1:0` (its address is then [`TestApp::smtp`]), greeting
+/// as `desk.example.test`, with mail to [`SUPPORT_ADDRESS`] routed to `after-sales`.
+pub fn with_receiver(config: &mut Config) {
+    config.inbound.smtp_listen = Some("127.0.0.1:0".parse().expect("address"));
+    config.inbound.hostname = Some("desk.example.test".into());
+    config.inbound.routes = vec![afterdesk::config::InboundRoute {
+        address: SUPPORT_ADDRESS.into(),
+        workflow: "after-sales".into(),
+        category: None,
+        priority: None,
+    }];
 }
 
 /// A second workflow beside the bundled one, for read scoping: `warranty` (tickets `WA-n`),

@@ -7,6 +7,7 @@ mod customers;
 mod errors;
 mod guards;
 mod helpers;
+mod inbound;
 mod listing;
 mod mail;
 mod openapi;
