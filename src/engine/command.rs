@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::attachment::Attachment;
 use super::customer::CustomerInput;
 use super::event::Relation;
 use super::survey::SurveyAnswer;
@@ -129,6 +130,12 @@ pub enum Command {
     /// Record the customer's answer to a satisfaction survey (the survey page, or an
     /// integration that asked by phone or message).
     AnswerSurvey(SurveyAnswer),
+    /// Attach files whose content is already stored (and flushed) as blobs: the caller has
+    /// written each one with `Store::put_blob`. See [`super::attach`].
+    Attach {
+        /// The files, with ids the caller made.
+        attachments: Vec<Attachment>,
+    },
     /// The ticket's due SLA timers fire (Afterdesk itself only): every timer due by now, one
     /// after another in due order (a warning before its breach, level 1 before level 2).
     Fire {
@@ -158,6 +165,7 @@ impl Command {
             Self::Link { .. } => "link",
             Self::Merge { .. } => "merge",
             Self::AnswerSurvey(_) => "answer_survey",
+            Self::Attach { .. } => "attach",
             Self::Fire { .. } => "fire",
         }
     }

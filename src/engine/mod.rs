@@ -16,10 +16,11 @@
 //!   [`helpers`]: functions scripts may call; [`hooks`]: event hooks and their actions;
 //! - [`sla`] and [`calendar`]: SLA clocks in business time; [`notices`]: the mail events cause;
 //! - [`survey`]: who is surveyed and what a valid answer is;
-//! - [`attachment`]: files on a ticket;
+//! - [`attachment`]: files on a ticket; [`attach`]: who may attach what, within which limits;
 //! - [`error`]: why a command is refused.
 
 pub mod assign;
+pub mod attach;
 pub mod attachment;
 pub mod calendar;
 pub mod command;
