@@ -121,7 +121,7 @@ impl Jobs {
         context: serde_json::Value,
         now: DateTime<Utc>,
     ) -> OutboxMessage {
-        let email = Email { template: template.to_string(), to, subject, context };
+        let email = Email { template: template.to_string(), to, subject, context, attachments: Vec::new() };
         let message = OutboxMessage::queued(Ulid::from_datetime(now.into()), Payload::Email(email), now, now)
             .of_workflow(workflow.id(), &workflow.version);
         match ticket {

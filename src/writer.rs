@@ -395,6 +395,7 @@ impl State {
                     to: notice.to,
                     subject: notice.subject,
                     context: notice.context,
+                    attachments: notice.attachments,
                 };
                 let message = OutboxMessage::queued(id, Payload::Email(email), notice.not_before, now);
                 batch.outbox.push(message.about(ticket, event.revision));

@@ -75,7 +75,8 @@ pub fn attach(
     for (i, file) in files.iter().enumerate() {
         let at = |what: &str| format!("file[{i}].{what}");
         if file.name != sanitize_name(&file.name) {
-            problems.push(FieldProblem::new(at("name"), "must be a plain file name (no folders or control characters)"));
+            problems
+                .push(FieldProblem::new(at("name"), "must be a plain file name (no folders or control characters)"));
         }
         if !is_media_type(&file.content_type) {
             problems.push(FieldProblem::new(at("content_type"), "must be a media type like application/pdf"));

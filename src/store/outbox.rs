@@ -67,6 +67,9 @@ pub struct Email {
     /// Values the template shows.
     #[schema(value_type = Object)]
     pub context: serde_json::Value,
+    /// Files of the ticket sent along, fixed when queued so every retry sends the same ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::engine::attachment::Attachment>,
 }
 
 /// A call of a webhook: a signed JSON POST.
