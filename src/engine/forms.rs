@@ -178,7 +178,8 @@ pub fn check_files(
             continue;
         }
         let Some(value) = values.get(field.name.get_ref()) else { continue };
-        for id in file_ids(value) {
+        // Ids that are not ids at all are `check_values`' to report.
+        for id in file_ids(value).into_iter().filter(|id| ulid::Ulid::from_string(id).is_ok()) {
             if !attached.iter().any(|a| a.id.to_string().eq_ignore_ascii_case(id)) {
                 problems.push(FieldProblem::new(
                     format!("forms.{form_id}.{}", field.name.get_ref()),

@@ -206,7 +206,7 @@ mod tests {
             .expect("spool");
         assert_eq!(mail.rcpt_to, ["support@example.com"]);
         assert_eq!(store.blob(&mail.raw_sha256).expect("blob").as_deref(), Some(&b"Subject: hi\r\n\r\nhello"[..]));
-        assert_eq!(store.pending_mail(10).expect("pending"), [mail.clone()]);
+        assert_eq!(store.pending_mail(10).expect("pending"), std::slice::from_ref(&mail));
         let done = InboundMail {
             outcome: MailOutcome::Ignored { reason: "automatic reply".into() },
             processed_at: Some(at),
