@@ -23,7 +23,7 @@ use super::disposition;
 use super::extract::{ApiPath, ApiQuery, Caller, IfMatch};
 use super::problem::{ApiError, Problem};
 use super::tickets::readable_ticket;
-use crate::engine::attach::{is_media_type, sanitize_name};
+use crate::engine::attach::{is_media_type, may_attach, sanitize_name};
 use crate::engine::attachment::Attachment;
 use crate::engine::{Change, Command, EngineError, FieldProblem, Ticket};
 use crate::writer::{CommandRequest, WriteError};
@@ -87,11 +87,12 @@ async fn upload(
     request: Request,
 ) -> Result<Response, ApiError> {
     let ticket = readable_ticket(&state, &caller, &id)?;
-    let limits = state
-        .registry
-        .version(&ticket.workflow, &ticket.version)?
-        .map(|w| w.definition.attachments)
-        .unwrap_or_default();
+    let workflow = state.registry.version(&ticket.workflow, &ticket.version)?.ok_or_else(|| {
+        ApiError::internal(&format!("workflow {} version {} is not loaded", ticket.workflow, ticket.version))
+    })?;
+    // Refused before the body is read, so nobody who may not attach makes the server store files.
+    may_attach(&workflow, &ticket, &caller.actor())?;
+    let limits = workflow.definition.attachments;
     let files = receive(request, query, limits.max_file_bytes, limits.max_ticket_bytes).await?;
     let now = state.clock.now();
     let store = state.store.clone();

@@ -53,6 +53,20 @@ pub fn is_media_type(text: &str) -> bool {
     text.len() <= MAX_CONTENT_TYPE && !text.chars().any(|c| c.is_control()) && token(kind) && token(subtype)
 }
 
+/// Whether `actor` may attach files to `ticket` at all (before any file is read): it takes
+/// work, and the actor is one who may comment. Callers ask this first so that nobody else
+/// makes the server read and store a large body; [`attach`] decides again with the files.
+pub fn may_attach(workflow: &crate::workflow::Workflow, ticket: &Ticket, actor: &Actor) -> Result<(), EngineError> {
+    if ticket.status.is_finished() {
+        return Err(EngineError::Finished(format!(
+            "ticket {} is {}; it takes no more files",
+            ticket.number,
+            ticket.status.as_str()
+        )));
+    }
+    permit(&workflow.definition, ticket, actor, Duty::Comment)
+}
+
 /// The events that attach `files` to `ticket`, or why not: the actor must be one who may
 /// comment on it (RACI; the ticket's own customer; integrations), every name already
 /// sanitised, each file within the per-file limit, and the ticket within its number and

@@ -302,6 +302,16 @@ async fn only_those_who_may_comment_attach_and_only_those_who_see_the_ticket_rea
 
     let listed = expect_status(tina.get(&path).await, StatusCode::OK).await;
     assert_eq!(items(&listed).len(), 1, "refused uploads attach nothing");
+
+    // A closed ticket takes no more files, though its files stay readable.
+    tina.transition(&number, "done").await;
+    expect_problem(
+        upload_raw(&tina, &number, "late.txt", "text/plain", b"late").await,
+        StatusCode::CONFLICT,
+        "ticket-finished",
+    )
+    .await;
+    expect_status(tina.get(&path).await, StatusCode::OK).await;
     app.stop().await;
 }
 
