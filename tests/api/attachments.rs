@@ -150,6 +150,7 @@ async fn uploads_raw_and_multipart_are_listed_downloaded_intact_and_stored_once(
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "content-type").as_deref(), Some("application/pdf"));
     assert_eq!(header(&response, "x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header(&response, "content-security-policy").as_deref(), Some("sandbox"));
     assert_eq!(header(&response, "content-length").as_deref(), Some("1500"));
     let disposition = header(&response, "content-disposition").expect("a disposition");
     assert!(disposition.starts_with("attachment;"), "{disposition}");
