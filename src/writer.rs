@@ -471,6 +471,7 @@ impl State {
                     context: notice.context,
                     audience: notice.audience,
                     personal: notice.personal,
+                    attachments: notice.attachments,
                 };
                 let message = OutboxMessage::queued(id, Payload::Email(email), notice.not_before, now);
                 batch.outbox.push(message.about(ticket, event.revision));

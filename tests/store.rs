@@ -239,6 +239,7 @@ fn the_outbox_pages_by_state_and_moves_messages_between_queue_and_index() {
                 context: json!({}),
                 audience: afterdesk::engine::notices::Audience::Staff,
                 personal: false,
+                attachments: Vec::new(),
             };
             // Due in reverse order of creation: the queue lists by due time.
             let due = now + chrono::Duration::minutes(10 - i);

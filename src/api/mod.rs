@@ -3,6 +3,8 @@
 //! ([`problem`]); request parts that can be wrong are parsed by the extractors of [`extract`].
 //!
 //! - [`tickets`]: open, read, list, commands, the audit trail;
+//! - [`attachments`]: files on a ticket (upload, list, download); [`disposition`]: their
+//!   `Content-Disposition` header;
 //! - [`customers`]: customers and their history;
 //! - [`workflows`]: definitions, versions, diagrams, reload;
 //! - [`people`]: role members, their availability and open load;
@@ -14,7 +16,9 @@
 //! The OpenAPI document is generated from the handlers (`GET /openapi.json`, browsable at
 //! `GET /docs`), so it cannot drift from the routes.
 
+pub mod attachments;
 pub mod customers;
+pub mod disposition;
 pub mod extract;
 pub mod inbound;
 pub mod outbox;
@@ -166,6 +170,7 @@ fn with_error_responses(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::O
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(tickets::routes())
+        .merge(attachments::routes())
         .merge(customers::routes())
         .merge(workflows::routes())
         .merge(people::routes())

@@ -217,7 +217,7 @@ async fn get_ticket(
 
 /// The ticket `id` names, if the caller may read it: one out of their scope is not found, like
 /// one that does not exist.
-fn readable_ticket(state: &AppState, caller: &Caller, id: &str) -> Result<Ticket, ApiError> {
+pub(super) fn readable_ticket(state: &AppState, caller: &Caller, id: &str) -> Result<Ticket, ApiError> {
     let ticket_id = find_ticket(state, id, "id")?;
     state
         .store

@@ -152,6 +152,12 @@ pub enum Command {
     /// Record the customer's answer to a satisfaction survey (the survey page, or an
     /// integration that asked by phone or message).
     AnswerSurvey(SurveyAnswer),
+    /// Attach files whose content is already stored (and flushed) as blobs: the caller has
+    /// written each one with `Store::put_blob`. See [`super::attach`].
+    Attach {
+        /// The files, with ids the caller made.
+        attachments: Vec<Attachment>,
+    },
     /// The ticket's due SLA timers fire (Afterdesk itself only): every timer due by now, one
     /// after another in due order (a warning before its breach, level 1 before level 2).
     Fire {
@@ -182,6 +188,7 @@ impl Command {
             Self::Merge { .. } => "merge",
             Self::AnswerSurvey(_) => "answer_survey",
             Self::CustomerReply { .. } => "customer_reply",
+            Self::Attach { .. } => "attach",
             Self::Fire { .. } => "fire",
         }
     }

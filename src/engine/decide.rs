@@ -129,6 +129,8 @@ pub fn open(
         match definition.forms.get(form_id.as_str()) {
             Some(form) if start_def.forms.iter().any(|f| f.get_ref() == form_id) => {
                 problems.extend(forms::check_values(form_id, form, values));
+                // A new ticket has no files yet: a file field cannot be filled in at opening.
+                problems.extend(forms::check_files(form_id, form, values, &[]));
             }
             _ => problems.push(FieldProblem::new(
                 format!("forms.{form_id}"),
@@ -494,6 +496,7 @@ fn decide_command(
         Command::CustomerReply { body, mail, attachments } => {
             super::reply::customer_reply(ctx, ticket, actor, body, mail.as_ref(), attachments)
         }
+        Command::Attach { attachments } => super::attach::attach(ctx, ticket, actor, attachments),
         Command::Merge { into } => {
             permit(definition, ticket, actor, Duty::Work)?;
             let original = other_ticket(ctx, ticket, *into, "into")?;
@@ -613,6 +616,7 @@ fn save_form(
     }
     let values = &normalize(values);
     let mut problems = forms::check_values(form_id, form, values);
+    problems.extend(forms::check_files(form_id, form, values, &ticket.attachments));
     if problems.is_empty() && form.validate.is_some() {
         let mut merged = ticket.forms.get(form_id).cloned().unwrap_or_default();
         for (field, value) in values {

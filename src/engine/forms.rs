@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::attachment::Attachment;
 use super::error::FieldProblem;
 use crate::workflow::model::{Field, FieldType, Form};
 
@@ -131,7 +132,63 @@ fn check_value(field: &Field, value: &Value) -> Result<(), String> {
             }
             Ok(())
         }
+        FieldType::File => {
+            let text = value.as_str().ok_or_else(|| expected("an attachment id", value))?;
+            attachment_id(text)
+        }
+        FieldType::Files => {
+            let items = value.as_array().ok_or_else(|| expected("a list of attachment ids", value))?;
+            let mut seen = std::collections::BTreeSet::new();
+            for item in items {
+                let text = item.as_str().ok_or_else(|| expected("a list of attachment ids", value))?;
+                attachment_id(text)?;
+                if !seen.insert(text) {
+                    return Err(format!("attachment {text} is listed twice"));
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+fn attachment_id(text: &str) -> Result<(), String> {
+    ulid::Ulid::from_string(text).map(|_| ()).map_err(|_| format!("\"{text}\" is not an attachment id"))
+}
+
+/// The attachment ids of a `file` or `files` value (none for other values).
+pub fn file_ids(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(id) => vec![id.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `file` and `files` values of `values` that name no attachment of the ticket (whose
+/// files are `attached`): each a problem naming `forms.FORM.FIELD`.
+pub fn check_files(
+    form_id: &str,
+    form: &Form,
+    values: &BTreeMap<String, Value>,
+    attached: &[Attachment],
+) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    for field in &form.fields {
+        if !matches!(field.kind.get_ref(), FieldType::File | FieldType::Files) {
+            continue;
+        }
+        let Some(value) = values.get(field.name.get_ref()) else { continue };
+        // Ids that are not ids at all are `check_values`' to report.
+        for id in file_ids(value).into_iter().filter(|id| ulid::Ulid::from_string(id).is_ok()) {
+            if !attached.iter().any(|a| a.id.to_string().eq_ignore_ascii_case(id)) {
+                problems.push(FieldProblem::new(
+                    format!("forms.{form_id}.{}", field.name.get_ref()),
+                    format!("{id} is not a file of this ticket; attach it first (POST /v1/tickets/{{id}}/attachments)"),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 fn expected(what: &str, value: &Value) -> String {

@@ -83,7 +83,13 @@ fn apply(
                 return Err(format!("set_field: the workflow has no form `{form}`"));
             };
             let values = BTreeMap::from([(field.clone(), value.clone())]);
-            if let Some(problem) = forms::check_values(&form, definition_form, &values).into_iter().next() {
+            let problems = forms::check_values(&form, definition_form, &values).into_iter().chain(forms::check_files(
+                &form,
+                definition_form,
+                &values,
+                &ticket.attachments,
+            ));
+            if let Some(problem) = problems.into_iter().next() {
                 return Err(format!("set_field: {}: {}", problem.field, problem.message));
             }
             let current = ticket.forms.get(&form).and_then(|f| f.get(&field));

@@ -17,10 +17,12 @@
 //! - [`sla`] and [`calendar`]: SLA clocks in business time; [`notices`]: the mail events cause;
 //! - [`reply`]: what a customer's reply does (on_customer_reply, reopening);
 //! - [`survey`]: who is surveyed and what a valid answer is;
-//! - [`attachment`]: files on a ticket; [`phone`]: phone numbers in E.164;
+//! - [`attachment`]: files on a ticket; [`attach`]: who may attach what, within which limits;
+//!   [`phone`]: phone numbers in E.164;
 //! - [`error`]: why a command is refused.
 
 pub mod assign;
+pub mod attach;
 pub mod attachment;
 pub mod calendar;
 pub mod command;

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::attachment::Attachment;
 use super::calendar::BusinessCalendar;
 use super::customer::Customer;
 use super::event::{ActorKind, Change, Event};
@@ -51,6 +52,8 @@ pub struct Notice {
     pub context: serde_json::Value,
     /// Not before.
     pub not_before: DateTime<Utc>,
+    /// Files of the ticket sent along (a notification's `attach`).
+    pub attachments: Vec<Attachment>,
 }
 
 /// Human text of a business duration: `3h 20m` (seconds only under a minute: `40s`).
@@ -243,6 +246,7 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
                     subject: format!("[{}] {}", ticket.number, ticket.subject),
                     context: merged(for_customer.clone(), &json!({ "reply": body })),
                     not_before: event.at,
+                    attachments: Vec::new(),
                 });
             }
         }
@@ -280,7 +284,27 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
                 subject: defaults.customer.1,
                 context: merged(for_customer.clone(), &context),
                 not_before: event.at,
+                attachments: files_of(ticket, &rule.attach),
             });
+        }
+    }
+    out
+}
+
+/// The files that `form.field` paths name on `ticket` (file fields' values), each once, in
+/// the order named; ids naming no file of the ticket are left out.
+pub fn files_of(ticket: &Ticket, paths: &[crate::workflow::model::Name]) -> Vec<Attachment> {
+    let mut out: Vec<Attachment> = Vec::new();
+    for path in paths {
+        let Some((form, field)) = path.get_ref().split_once('.') else { continue };
+        let Some(value) = ticket.forms.get(form).and_then(|values| values.get(field)) else { continue };
+        for id in super::forms::file_ids(value) {
+            let found = ticket.attachments.iter().find(|a| a.id.to_string().eq_ignore_ascii_case(id));
+            if let Some(file) = found
+                && !out.iter().any(|seen| seen.id == file.id)
+            {
+                out.push(file.clone());
+            }
         }
     }
     out
@@ -330,6 +354,7 @@ pub fn survey_mail(
             "expires_at": super::survey::expires(definition, at),
         }),
         not_before: at,
+        attachments: Vec::new(),
     })
 }
 
@@ -344,6 +369,7 @@ impl Notice {
             subject,
             context,
             not_before: at,
+            attachments: Vec::new(),
         }
     }
 }

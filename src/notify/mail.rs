@@ -12,12 +12,13 @@
 
 use std::time::Duration;
 
+use lettre::message::Mailbox;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::files::MailFile;
 use super::templates::Rendered;
 use crate::config::{MailConfig, MailSecurity};
 use crate::engine::notices::Audience;
@@ -88,8 +89,14 @@ impl Mailer {
         format!("<ticket-{ticket}@{}>", self.domain)
     }
 
-    /// The MIME message of `message` rendered as `rendered`, to `to`.
-    pub fn build(&self, message: &OutboxMessage, to: &[String], rendered: &Rendered) -> Result<Message, MailError> {
+    /// The MIME message of `message` rendered as `rendered`, to `to`, with `files` attached.
+    pub fn build(
+        &self,
+        message: &OutboxMessage,
+        to: &[String],
+        rendered: &Rendered,
+        files: &[MailFile],
+    ) -> Result<Message, MailError> {
         let email = message.email();
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -117,7 +124,7 @@ impl Mailer {
             builder = builder.in_reply_to(root.clone()).references(root).header(TicketNumber(message.number.clone()));
         }
         builder
-            .multipart(MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone()))
+            .multipart(super::files::body(rendered, files))
             .map_err(|e| MailError::Permanent(format!("cannot build the message: {e}")))
     }
 

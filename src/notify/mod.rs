@@ -7,10 +7,12 @@
 //! - [`templates`]: built-in mail templates and a workflow's overrides (MiniJinja);
 //! - [`mail`]: an outbox message as a MIME message (stable Message-ID, per-ticket thread), sent
 //!   over SMTP;
+//! - [`files`]: a ticket's files attached to a mail;
 //! - [`webhook`]: which events a webhook hears, and the signed POST;
 //! - [`survey`]: signed, expiring survey links;
 //! - [`worker`]: the delivery loop.
 
+pub mod files;
 pub mod mail;
 pub mod survey;
 pub mod templates;

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::files::MailFile;
 use super::mail::{MailError, Mailer};
 use super::survey::SurveyToken;
 use super::templates::{TemplateError, Templates};
@@ -301,7 +302,11 @@ impl Delivery {
             Ok(rendered) => rendered,
             Err(error) => return Outcome::Failed { error: error.to_string(), transient: false },
         };
-        let mail = match mailer.build(message, &email.to, &rendered) {
+        let files = match self.files(email).await {
+            Ok(files) => files,
+            Err(error) => return Outcome::Failed { error, transient: false },
+        };
+        let mail = match mailer.build(message, &email.to, &rendered, &files) {
             Ok(mail) => mail,
             Err(error) => return Outcome::Failed { error: error.to_string(), transient: false },
         };
@@ -309,6 +314,29 @@ impl Delivery {
             Ok(response) => Outcome::Sent(response),
             Err(error) => Outcome::Failed { transient: error.is_transient(), error: error.to_string() },
         }
+    }
+
+    /// The content of the files `email` sends along, from the blob store (off the async
+    /// threads). A file whose blob is gone cannot be sent, now or later.
+    async fn files(&self, email: &Email) -> Result<Vec<MailFile>, String> {
+        if email.attachments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = self.inner.store.clone();
+        let wanted = email.attachments.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            wanted
+                .into_iter()
+                .map(|file| match store.blob(&file.sha256) {
+                    Ok(Some(bytes)) => {
+                        Ok(MailFile { name: file.name, content_type: file.content_type, bytes: bytes.to_vec() })
+                    }
+                    Ok(None) => Err(format!("attachment {} ({}) is not in the blob store", file.id, file.name)),
+                    Err(error) => Err(format!("attachment {}: {error}", file.id)),
+                })
+                .collect::<Result<Vec<_>, String>>()
+        });
+        read.await.map_err(|error| format!("reading attachments: {error}"))?
     }
 
     async fn call_webhook(&self, message: &OutboxMessage, call: &WebhookCall) -> Outcome {

@@ -74,6 +74,9 @@ pub struct Email {
     /// Written by a person (a public reply): sent without `Auto-Submitted`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub personal: bool,
+    /// Files of the ticket sent along, fixed when queued so every retry sends the same ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::engine::attachment::Attachment>,
 }
 
 /// A call of a webhook: a signed JSON POST.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::diagnostic::{Diagnostic, Severity, Tally, thousands};
-use super::model::{Calendar, EventKind, Form, JobAction, Name, Sla, Stage, WorkflowFile};
+use super::model::{Calendar, EventKind, FieldType, Form, JobAction, Name, Sla, Stage, WorkflowFile};
 use super::values::closest;
 use crate::engine::notices::Audience;
 use crate::notify::templates::{FUEL, MAX_DEPTH, MAX_OUTPUT, Purpose, TemplateError, Templates, part_of};
@@ -889,6 +889,30 @@ impl<'a> Checker<'a> {
                 );
             }
             self.recipients(&notification.notify, context);
+            for path in &notification.attach {
+                self.attached_field(path);
+            }
+        }
+    }
+
+    /// An `attach` entry of a notification: `form.field` naming a `file` or `files` field.
+    fn attached_field(&mut self, path: &Name) {
+        let text = path.get_ref();
+        let field = text.split_once('.').and_then(|(form, field)| {
+            self.workflow.forms.get(form).map(|f| f.fields.iter().find(|x| x.name.get_ref() == field))
+        });
+        match field {
+            Some(Some(field)) if matches!(field.kind.get_ref(), FieldType::File | FieldType::Files) => {}
+            Some(Some(_)) => self.error(
+                path.span(),
+                format!("`attach` names `{text}`, which is not a file field"),
+                "attach names fields of type \"file\" or \"files\"".to_string(),
+            ),
+            _ => self.error(
+                path.span(),
+                format!("`attach` names `{text}`, which is no field of a form"),
+                "write `form.field`, naming a field of type \"file\" or \"files\"".to_string(),
+            ),
         }
     }
 

@@ -110,6 +110,9 @@ pub struct WorkflowFile {
     /// `follow_up` ticket linked to it.
     #[serde(default)]
     pub reply_when_closed: Option<Spanned<ReplyWhenClosed>>,
+    /// Limits on the files attached to a ticket (`[attachments]`).
+    #[serde(default)]
+    pub attachments: AttachmentLimits,
 }
 
 /// What a customer's reply to a closed ticket does.
@@ -121,6 +124,43 @@ pub enum ReplyWhenClosed {
     Reopen,
     /// Open a new ticket, linked to the closed one as its follow-up.
     FollowUp,
+}
+
+/// How many files, and how large, a ticket of the workflow may carry (`[attachments]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentLimits {
+    /// Largest file, in bytes (default 10 MiB).
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Most bytes of files on one ticket, all together (default 50 MiB).
+    #[serde(default = "default_max_ticket_bytes")]
+    pub max_ticket_bytes: u64,
+    /// Most files on one ticket (default 100).
+    #[serde(default = "default_max_files")]
+    pub max_files: usize,
+}
+
+impl Default for AttachmentLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: default_max_file_bytes(),
+            max_ticket_bytes: default_max_ticket_bytes(),
+            max_files: default_max_files(),
+        }
+    }
+}
+
+fn default_max_file_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+
+fn default_max_ticket_bytes() -> u64 {
+    50 * 1024 * 1024
+}
+
+fn default_max_files() -> usize {
+    100
 }
 
 impl WorkflowFile {
@@ -250,6 +290,10 @@ pub enum FieldType {
     Choice,
     /// Any number of `options`.
     MultiChoice,
+    /// One file attached to the ticket: its attachment id.
+    File,
+    /// Any number of files attached to the ticket: a list of attachment ids.
+    Files,
 }
 
 impl FieldType {
@@ -508,6 +552,9 @@ pub struct Notification {
     /// The template staff get, overriding the default for the event (a staff-facing one).
     #[serde(default)]
     pub template: Option<Name>,
+    /// Files of the ticket sent along: `form.field` of `file` or `files` fields.
+    #[serde(default)]
+    pub attach: Vec<Name>,
     /// The template the customer gets, when the recipients include them, overriding the
     /// default for the event (a customer-facing one: no `ticket_url`, `assignee`, ...).
     #[serde(default)]

@@ -47,6 +47,8 @@ fn plausible(method: &str, route: &str, other: &str) -> Vec<(String, Value)> {
         ("POST", "/reopen") => one("/reopen", json!({"reason": "Again"})),
         ("POST", "/links") => one("/links", json!({"other": other})),
         ("POST", "/merge") => one("/merge", json!({"into": other})),
+        // A raw upload: the JSON document as a file (refused without a name, and moves nothing).
+        ("POST", "/attachments") => one("/attachments", json!({"photo": "of the door"})),
         ("POST", "/survey") => one("/survey", json!({"survey": "phone-1", "csat": 5})),
         _ => panic!("{method} /v1/tickets/{{id}}{route} is new: give it a plausible body in tests/api/guards.rs"),
     }

@@ -2,6 +2,7 @@
 //! driven over HTTP. One binary for all of them (`cargo test --test api`); each test starts its
 //! own server with `helpers::spawn_app()`.
 
+mod attachments;
 mod auth;
 mod customers;
 mod errors;
