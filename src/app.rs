@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState, Limits};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, InboundConfig};
+use crate::inbound::process::Processor;
 use crate::jobs::Jobs;
 use crate::notify::Delivery;
 use crate::registry::{Registry, RegistryError};
@@ -63,6 +64,7 @@ pub struct Application {
     jobs: Jobs,
     delivery: Delivery,
     smtp: Option<SmtpReceiver>,
+    inbound: Processor,
     inbound_signal: Arc<Notify>,
     /// The first administrator token, when the database had none (shown once).
     pub initial_admin_token: Option<String>,
@@ -97,12 +99,21 @@ impl Application {
         let mut state = AppState {
             writer: writer.clone(),
             store: store.clone(),
-            registry,
-            clock,
+            registry: registry.clone(),
+            clock: clock.clone(),
             public_url: Arc::from(config.public_url().as_str()),
             config_tokens: Arc::new(config_tokens),
             metrics: api::metrics_handle(),
             survey_secret: Arc::new([0; 32]),
+            inbound: Processor::new(
+                store.clone(),
+                writer.clone(),
+                registry.clone(),
+                clock.clone(),
+                Arc::new(config.inbound.clone()),
+                &config.mail.from,
+            ),
+            inbound_signal: Arc::new(Notify::new()),
         };
         let limits =
             Limits { max_body_bytes: config.max_body_bytes, timeout: Duration::from_secs(config.request_timeout_secs) };
@@ -142,6 +153,8 @@ impl Application {
             }),
             None => None,
         };
+        let inbound = state.inbound.clone();
+        let inbound_signal = state.inbound_signal.clone();
         let router = api::router(state, limits);
         Ok(Self {
             listener,
@@ -154,7 +167,8 @@ impl Application {
             jobs,
             delivery,
             smtp,
-            inbound_signal: Arc::new(Notify::new()),
+            inbound,
+            inbound_signal,
             initial_admin_token,
         })
     }
@@ -198,6 +212,7 @@ impl Application {
             jobs,
             delivery,
             smtp,
+            inbound,
             inbound_signal,
             ..
         } = self;
@@ -209,17 +224,18 @@ impl Application {
                 smtp.hostname,
                 store.clone(),
                 smtp.clock,
-                inbound_signal,
+                inbound_signal.clone(),
                 stop.clone(),
             ))
         });
+        let processor = tokio::spawn(inbound.run(inbound_signal, stop.clone()));
         let timers = tokio::spawn(scheduler.run(stop.clone()));
         let cron = tokio::spawn(jobs.run_loop(stop.clone()));
         let mail = tokio::spawn(delivery.run(stop.clone()));
         let served = crate::serve::serve(listener, router, &server, shutdown).await;
         stop.cancel();
-        if timers.await.is_err() || cron.await.is_err() || mail.await.is_err() {
-            tracing::error!("the timer, job or delivery loop panicked");
+        if timers.await.is_err() || cron.await.is_err() || mail.await.is_err() || processor.await.is_err() {
+            tracing::error!("the timer, job, delivery or inbound loop panicked");
         }
         // Sessions in DATA have spooled their message (or given up) before the final flush.
         if let Some(smtp) = smtp

@@ -2,7 +2,7 @@
 //! on, real SMTP clients (lettre, Python's `smtplib`, and a raw socket for what clients do not
 //! say), and the spool read back over `GET /v1/inbound` and from the database once stopped.
 //! The last test SIGKILLs the real binary while clients send and checks that every message that
-//! was answered `250` survived.
+//! was answered `250` survived and, once restarted, became exactly one ticket.
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use afterdesk::config::{Config, InboundRoute};
-use afterdesk::store::inbound::InboundMail;
+use afterdesk::store::inbound::{InboundMail, MailOutcome};
 use afterdesk::store::{Store, StoreConfig};
 use helpers::{SUPPORT_ADDRESS, TestApp, expect_status, spawn_app_with, with_receiver};
 use lettre::address::Envelope;
@@ -112,6 +112,20 @@ async fn inbound(app: &TestApp) -> Vec<InboundMail> {
     serde_json::from_value(body["messages"].clone()).expect("a page of received mail")
 }
 
+/// The record of message `id` once the processor has finished it.
+async fn processed(app: &TestApp, id: ulid::Ulid) -> InboundMail {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(mail) = inbound(app).await.into_iter().find(|m| m.id == id)
+            && mail.outcome != MailOutcome::Pending
+        {
+            return mail;
+        }
+        assert!(Instant::now() < deadline, "message {id} still pending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Stops the server and opens its database (the folder is kept until the returned guard drops).
 async fn stop_and_open(mut app: TestApp) -> (tempfile::TempDir, Store) {
     let root = std::mem::replace(&mut app.root, tempfile::tempdir().expect("temporary folder"));
@@ -176,10 +190,12 @@ async fn a_message_to_a_routed_address_is_spooled_byte_for_byte_under_a_received
     assert_eq!(mail.mail_from, "Sam@Example.net");
     assert_eq!(mail.rcpt_to, ["support@example.com"]);
     assert_eq!(mail.received_at, helpers::start_time(), "the server's clock");
-    assert_eq!(mail.outcome, afterdesk::store::inbound::MailOutcome::Pending);
+    let mail = processed(&app, mail.id).await;
+    assert!(matches!(mail.outcome, MailOutcome::Opened { .. }), "{:?}", mail.outcome);
 
     let (_root, store) = stop_and_open(app).await;
-    assert_eq!(store.pending_mail(10).expect("the queue"), std::slice::from_ref(&mail));
+    assert_eq!(store.pending_mail(10).expect("the queue"), [], "nothing left queued");
+    assert_eq!(store.inbound_mail(mail.id).expect("the record").as_ref(), Some(&mail));
     let (header, rest) = spooled(&store, &mail);
     // lettre ends the data with CRLF . CRLF after the message, so its last line gets a CRLF.
     let sent = format!("{message}\r\n");
@@ -406,7 +422,10 @@ async fn keep_sending(
         {
             return;
         }
-        let body = format!("Message-ID: <{message_id}>\r\nSubject: load\r\n\r\n{}\r\n", "x".repeat(2000));
+        let body = format!(
+            "Message-ID: <{message_id}>\r\nFrom: load@example.net\r\nSubject: load\r\n\r\n{}\r\n",
+            "x".repeat(2000)
+        );
         if client.writer.write_all(body.as_bytes()).await.is_err() {
             return;
         }
@@ -466,8 +485,12 @@ async fn every_message_answered_250_survives_kill_9() {
     }
     eprintln!("{} messages answered 250, {unanswered} sent but never answered (killed in between)", acked.len());
 
-    // Restarted, the server serves the spool it had.
-    let mut server = support::server::Server::start(&data, dir.path().join("log-after"));
+    // Restarted with its routes (no receiver), the server serves the spool it had.
+    let routes = [
+        ("AFTERDESK_INBOUND__ROUTES", format!("[{{address=\"{SUPPORT_ADDRESS}\", workflow=\"after-sales\"}}]")),
+        ("AFTERDESK_MAIL__DISABLED", "true".into()),
+    ];
+    let mut server = support::server::Server::start_with(&data, dir.path().join("log-after"), &routes);
     server.wait_healthy(&client).await;
     let token = std::fs::read_to_string(data.join("initial-admin-token")).expect("the admin token");
     let listed = client
@@ -480,16 +503,49 @@ async fn every_message_answered_250_survives_kill_9() {
     let listed: serde_json::Value = listed.json().await.expect("JSON");
     let count = listed["messages"].as_array().map_or(0, Vec::len);
     assert!(count >= acked.len(), "{count} listed, {} acknowledged", acked.len());
+    // The processor finishes what the killed servers left queued.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let page: serde_json::Value = client
+            .get(format!("{}/v1/inbound?limit=500", server.base))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .expect("listing answered")
+            .json()
+            .await
+            .expect("JSON");
+        let pending = page["messages"]
+            .as_array()
+            .map_or(0, |all| all.iter().filter(|m| m["outcome"]["state"] == "pending").count());
+        if pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pending} messages still pending");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     drop(server);
 
     let store = open_store(&data);
     let mut found = BTreeSet::new();
-    for mail in store.pending_mail(usize::MAX).expect("the queue") {
+    let mut opened = BTreeSet::new();
+    for mail in store.list_inbound(None, usize::MAX).expect("the spool") {
         let (_, rest) = spooled(&store, &mail);
         let text = String::from_utf8(rest).expect("text");
         let id = text.strip_prefix("Message-ID: <").and_then(|t| t.split_once('>')).map(|(id, _)| id.to_string());
-        found.insert(id.expect("a Message-ID"));
+        let id = id.expect("a Message-ID");
+        match &mail.outcome {
+            MailOutcome::Opened { ticket, .. } => assert!(opened.insert(*ticket), "{id} opened a ticket twice"),
+            MailOutcome::Added { .. } => {}
+            other => panic!("{id}: {other:?}"),
+        }
+        found.insert(id);
     }
+    for id in &acked {
+        assert!(store.ticket_of_mail(id).expect("the index").is_some(), "{id} acknowledged but made no ticket");
+    }
+    let tickets = store.ticket_ids().count();
+    assert_eq!(tickets, opened.len(), "one ticket per message, none twice");
     let lost: Vec<_> = acked.iter().filter(|id| !found.contains(*id)).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
 }

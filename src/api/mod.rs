@@ -75,6 +75,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The secret that signs survey links.
     pub survey_secret: Arc<[u8; 32]>,
+    /// Turns received mail into tickets and replies.
+    pub inbound: crate::inbound::process::Processor,
+    /// Woken each time mail is spooled (the processor waits on it).
+    pub inbound_signal: Arc<tokio::sync::Notify>,
 }
 
 /// Limits of the HTTP layer.
