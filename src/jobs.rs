@@ -124,7 +124,15 @@ impl Jobs {
         context: serde_json::Value,
         now: DateTime<Utc>,
     ) -> OutboxMessage {
-        let email = Email { template: template.to_string(), to, subject, context, audience, personal: false, attachments: Vec::new() };
+        let email = Email {
+            template: template.to_string(),
+            to,
+            subject,
+            context,
+            audience,
+            personal: false,
+            attachments: Vec::new(),
+        };
         let message = OutboxMessage::queued(Ulid::from_datetime(now.into()), Payload::Email(email), now, now)
             .of_workflow(workflow.id(), &workflow.version);
         match ticket {

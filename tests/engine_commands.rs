@@ -2462,3 +2462,110 @@ fn a_blank_value_clears_an_optional_typed_field() {
     let saved = &story.ticket.forms["request"];
     assert!(!saved.contains_key("contact_phone") && !saved.contains_key("purchase_date"), "{saved:?}");
 }
+
+// ------------------------------------------------------------------------- customer replies
+
+fn customer_says(body: &str) -> Command {
+    Command::CustomerReply { body: body.to_string(), mail: None, attachments: Vec::new() }
+}
+
+fn mail_meta(unanswered: Option<&str>) -> afterdesk::engine::event::MailMeta {
+    afterdesk::engine::event::MailMeta {
+        message_id: "m1@customer.example".into(),
+        from: "parisa@customer.example".into(),
+        subject: "Re: [T-1] The washing machine".into(),
+        original: "ab".repeat(32),
+        inbound: None,
+        unanswered: unanswered.map(str::to_string),
+    }
+}
+
+#[test]
+fn a_customer_reply_comes_from_the_customer_or_an_integration_never_from_staff_or_others() {
+    let mut story = after_sales().open_plain();
+    let stranger = Actor { id: CustomerId(Ulid::generate()).to_string(), kind: ActorKind::Customer };
+    assert!(forbidden(story.fails(&stranger, customer_says("Hello"))).contains("customer"));
+    assert!(forbidden(story.fails(&agent(MARYAM), customer_says("Hello"))).contains("comments"));
+    assert_eq!(fields(&invalid(story.fails(&story.customer_actor(), customer_says("  ")))), ["body"]);
+    let own = story.customer_actor();
+    let changes = story.does(&own, customer_says("  The drum still does not turn.  "));
+    assert_eq!(changes, [Change::CustomerReplied { body: "The drum still does not turn.".into(), mail: None }]);
+    story.does(&Actor::integrator("whatsapp-gateway"), customer_says("Photo sent."));
+    assert_eq!(story.ticket.customer_replies, 2);
+    assert_eq!(story.ticket.customer_replied_at, Some(story.now()));
+    assert_eq!(story.ticket.stage, "intake", "a reply outside a waiting stage moves nothing");
+}
+
+#[test]
+fn a_reply_leaves_a_waiting_stage_by_on_customer_reply() {
+    let mut story = after_sales().open_plain().in_review();
+    story.does(&agent(ALI), go("ask_customer"));
+    assert_eq!(story.ticket.stage, "waiting_customer");
+    story.later(minutes(30));
+    let own = story.customer_actor();
+    let changes = story.does(&own, customer_says("The serial is SN-1."));
+    assert!(
+        changes.iter().any(
+            |c| matches!(c, Change::StageChanged { from, to, .. } if from == "waiting_customer" && to == "review")
+        ),
+        "{changes:?}"
+    );
+    assert_eq!(story.ticket.stage, "review");
+}
+
+#[test]
+fn automatic_mail_is_recorded_and_moves_nothing() {
+    let mut story = after_sales().open_plain().in_review();
+    story.does(&agent(ALI), go("ask_customer"));
+    let command = Command::CustomerReply {
+        body: "I am out of the office.".into(),
+        mail: Some(mail_meta(Some("automatic reply (Auto-Submitted: auto-replied)"))),
+        attachments: Vec::new(),
+    };
+    let changes = story.does(&Actor::system("inbound-mail"), command);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(matches!(&changes[0], Change::CustomerReplied { mail: Some(m), .. } if m.unanswered.is_some()));
+    assert_eq!(story.ticket.stage, "waiting_customer", "still waiting");
+}
+
+#[test]
+fn a_reply_reopens_a_resolved_or_closed_ticket() {
+    let mut story = after_sales().open_plain().in_survey();
+    assert_eq!(story.ticket.status, Status::Resolved);
+    let own = story.customer_actor();
+    let changes = story.does(&own, customer_says("It broke again."));
+    assert!(changes.iter().any(|c| matches!(c, Change::Reopened { .. })), "{changes:?}");
+    assert_eq!(story.ticket.status, Status::Open);
+    assert_eq!(story.ticket.reopened, 1);
+
+    let mut closed = after_sales().open_plain().once_closed();
+    let own = closed.customer_actor();
+    closed.does(&own, customer_says("It broke again."));
+    assert_eq!(closed.ticket.status, Status::Open);
+    assert_ne!(closed.ticket.stage, "closed");
+}
+
+static FOLLOW_UP: LazyLock<Workflow> = LazyLock::new(|| {
+    variant(
+        "workflows/after-sales.toml",
+        "after-sales-follow-up",
+        &[("repeat_window = \"30d\"\n", "repeat_window = \"30d\"\nreply_when_closed = \"follow_up\"\n")],
+    )
+});
+
+#[test]
+fn with_reply_when_closed_follow_up_a_closed_ticket_takes_no_reply() {
+    let mut story = Desk::new(&FOLLOW_UP).open_plain().once_closed();
+    let own = story.customer_actor();
+    let refused = finished(story.fails(&own, customer_says("Again!")));
+    assert!(refused.contains("follow-up"), "{refused}");
+    // A follow-up opens linked to the closed ticket.
+    let desk = story.desk.same_customer();
+    let request = OpenTicket { follow_up_of: Some(story.ticket.id), ..desk.request("Again!") };
+    let follow_up = desk.open(&request);
+    assert!(
+        follow_up.ticket.links.contains(&Link { ticket: story.ticket.id, relation: Relation::FollowUpOf }),
+        "{:?}",
+        follow_up.ticket.links
+    );
+}

@@ -90,10 +90,15 @@ async fn post_email(
     }
     let raw = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large())?;
     if crate::inbound::parse::parse(&raw).is_err() {
-        return Err(ApiError::invalid(vec![FieldProblem::new("body", "is not a mail message: no header could be read")]));
+        return Err(ApiError::invalid(vec![FieldProblem::new(
+            "body",
+            "is not a mail message: no header could be read",
+        )]));
     }
     let mut to = Vec::new();
-    for (i, address) in query.to.as_deref().unwrap_or("").split(',').map(str::trim).filter(|a| !a.is_empty()).enumerate() {
+    for (i, address) in
+        query.to.as_deref().unwrap_or("").split(',').map(str::trim).filter(|a| !a.is_empty()).enumerate()
+    {
         if address.parse::<lettre::Address>().is_err() {
             return Err(ApiError::invalid(vec![FieldProblem::new(format!("to[{i}]"), "is not an email address")]));
         }

@@ -388,6 +388,10 @@ pub struct MailMeta {
     pub subject: String,
     /// SHA-256 of the whole original message in the blob store.
     pub original: String,
+    /// The inbound record that carried it (`GET /v1/inbound`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub inbound: Option<ulid::Ulid>,
     /// Why it is not answered, when it is not (an automatic reply, a mailing list, a loop).
     #[serde(default)]
     pub unanswered: Option<String>,

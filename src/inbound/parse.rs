@@ -2,8 +2,8 @@
 //! answers, its text (and the new part of it, without the quoted history), its files, whether
 //! it was written by a machine, and whether it is a delivery failure report.
 //!
-//! MIME, encodings and headers are read by `mail-parser`, HTML by `html2text`, quoted history by
-//! `email_reply_parser`; this module only decides what those mean for a ticket.
+//! MIME, encodings and headers are read by `mail-parser`, HTML by `html2text`, quoted history and
+//! signatures by `langmail`; this module only decides what those mean for a ticket.
 
 use std::borrow::Cow;
 
@@ -170,11 +170,14 @@ pub fn html_to_text(html: &str) -> String {
     html2text::from_read(html.as_bytes(), 100).unwrap_or_else(|_| html.to_string())
 }
 
-/// The text without its quoted history and signature; all of it when nothing else is left.
+/// The text without its quoted history and signature (langmail: Gmail, Outlook and Apple Mail
+/// quote headers in several languages, `>` lines, `-- ` signatures); all of it when nothing
+/// else is left.
 fn new_text(text: &str) -> String {
-    let reply = email_reply_parser::EmailReplyParser::parse_reply(text);
-    let reply = reply.trim();
-    if reply.is_empty() { text.to_string() } else { reply.to_string() }
+    let input = langmail::ParsedInput { text: Some(text.to_string()), ..langmail::ParsedInput::default() };
+    let cleaned = langmail::preprocess_parsed(input, &langmail::PreprocessOptions::default()).body;
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() { text.to_string() } else { cleaned.to_string() }
 }
 
 /// The files: parts that are attachments, and inline parts that are not the message's text.
@@ -296,7 +299,8 @@ fn bounce(message: &Message<'_>) -> Option<Bounce> {
                         }
                         "status" if status.is_none() => status = Some(value),
                         "diagnostic-code" if diagnostic.is_none() => {
-                            diagnostic = Some(value.split_once(';').map(|(_, d)| d.trim()).unwrap_or(&value).to_string());
+                            diagnostic =
+                                Some(value.split_once(';').map(|(_, d)| d.trim()).unwrap_or(&value).to_string());
                         }
                         "action" if action.is_none() => action = Some(value.to_ascii_lowercase()),
                         _ => {}
@@ -373,6 +377,16 @@ mod tests {
         assert!(parsed.text.contains("Did the fix work?"));
         assert_eq!(parsed.automatic, None);
         assert_eq!(parsed.bounce, None);
+    }
+
+    #[test]
+    fn new_text_loses_signatures_and_quotes_in_other_languages() {
+        let text = "Danke, es geht wieder.\n\nAm 01.12.2026 um 10:00 schrieb Afterdesk <desk@shop.test>:\n> Bitte \
+                    testen Sie das Gerät.\n";
+        assert_eq!(new_text(text), "Danke, es geht wieder.");
+        assert_eq!(new_text("It works now.\n\n-- \nSam Rahimi\n+98 912 111 2222"), "It works now.");
+        // Only quotes: the whole text is kept rather than nothing.
+        assert_eq!(new_text("> old text"), "> old text");
     }
 
     #[test]

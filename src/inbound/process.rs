@@ -4,7 +4,8 @@
 //! wake it), a message is read and then, in this order:
 //!
 //! 1. **already done**: its Message-ID is on a ticket (a crash after the command and before
-//!    the record was finished): recorded as added there, nothing runs twice;
+//!    the record was finished, or the same message sent twice): recorded as opening or added
+//!    to that ticket, nothing runs twice;
 //! 2. **a bounce** (RFC 3464 report): the outbox message it reports is marked bounced (dead,
 //!    not retried) and the report ignored;
 //! 3. **our own mail** coming back (our `X-Afterdesk-Ticket` header, or from our own address):
@@ -36,7 +37,7 @@ use crate::engine::attach::sanitize_name;
 use crate::engine::attachment::Attachment;
 use crate::engine::customer::CustomerInput;
 use crate::engine::decide::{MAX_SUBJECT, MAX_TEXT};
-use crate::engine::event::{Actor, ActorKind, MailMeta, Relation};
+use crate::engine::event::{Actor, ActorKind, Change, MailMeta, Relation};
 use crate::engine::ticket::{Status, Ticket};
 use crate::engine::{Command, OpenTicket, TicketId};
 use crate::registry::Registry;
@@ -72,6 +73,13 @@ pub struct Processor {
 struct Own {
     /// Our addresses: the sender of our mail and the routes' full addresses, lower-case.
     addresses: Vec<String>,
+}
+
+/// A spooled message as read: its record, and (when it was pending) its parsed content, or
+/// `None` inside when the raw message is missing.
+struct Read {
+    mail: InboundMail,
+    parsed: Option<Option<Result<ParsedMail, parse::NotMail>>>,
 }
 
 /// Why a message stays queued for the next pass.
@@ -138,23 +146,34 @@ impl Processor {
         }
     }
 
-    /// One pass over the queue, oldest first: how many messages were finished.
+    /// One pass over the queue, oldest first: how many messages were finished. The next
+    /// message is read and parsed while the current one is decided and written.
     pub async fn pass(&self) -> Result<usize, Retry> {
         let store = self.store.clone();
-        let pending = tokio::task::spawn_blocking(move || store.pending_mail(BATCH))
-            .await
-            .map_err(|_| Retry::Stopped)??;
+        let pending =
+            tokio::task::spawn_blocking(move || store.pending_mail(BATCH)).await.map_err(|_| Retry::Stopped)??;
         let mut done = 0;
         let mut first_error = None;
-        for mail in pending {
-            match self.process(mail.id).await {
+        let mut next = pending.first().map(|mail| self.read(mail.id));
+        for i in 0..pending.len() {
+            let Some(current) = next.take() else { break };
+            next = pending.get(i + 1).map(|mail| self.read(mail.id));
+            let result = match current.await {
+                Ok(read) => self.finish(read).await,
+                Err(_) => Err(Retry::Stopped),
+            };
+            match result {
                 Ok(_) => done += 1,
                 Err(Retry::Stopped) => return Err(Retry::Stopped),
                 Err(error) => {
-                    tracing::warn!(mail = %mail.id, %error, "inbound mail not processed; it stays queued");
+                    tracing::warn!(mail = %pending[i].id, %error, "inbound mail not processed; it stays queued");
                     first_error.get_or_insert(error);
                 }
             }
+        }
+        if done > 0 {
+            // The records of the pass, at once (each ticket was flushed by the writer already).
+            self.store.flush()?;
         }
         match first_error {
             Some(error) if done == 0 => Err(error),
@@ -164,28 +183,47 @@ impl Processor {
 
     /// Processes the spooled message `id` unless it was already: its record as it is now.
     pub async fn process(&self, id: Ulid) -> Result<Option<InboundMail>, Retry> {
-        let _one_at_a_time = self.lock.lock().await;
-        let Some(mut mail) = self.store.inbound_mail(id)? else { return Ok(None) };
-        if mail.outcome != MailOutcome::Pending {
-            return Ok(Some(mail));
-        }
+        let read = self.read(id).await.map_err(|_| Retry::Stopped)?;
+        self.finish(read).await
+    }
+
+    /// Reads message `id` and parses it, on a blocking thread.
+    fn read(&self, id: Ulid) -> tokio::task::JoinHandle<Result<Option<Read>, StoreError>> {
         let store = self.store.clone();
-        let sha = mail.raw_sha256.clone();
-        let raw = tokio::task::spawn_blocking(move || store.blob(&sha).map(|raw| raw.map(|r| (parse::parse(&r), r.len()))))
-            .await
-            .map_err(|_| Retry::Stopped)??;
-        mail.outcome = match raw {
+        tokio::task::spawn_blocking(move || {
+            let Some(mail) = store.inbound_mail(id)? else { return Ok(None) };
+            if mail.outcome != MailOutcome::Pending {
+                return Ok(Some(Read { mail, parsed: None }));
+            }
+            let parsed = store.blob(&mail.raw_sha256)?.map(|raw| parse::parse(&raw));
+            Ok(Some(Read { mail, parsed: Some(parsed) }))
+        })
+    }
+
+    /// Decides what a message read means and records it, one message at a time.
+    async fn finish(&self, read: Result<Option<Read>, StoreError>) -> Result<Option<InboundMail>, Retry> {
+        let Some(Read { mut mail, parsed }) = read? else { return Ok(None) };
+        let _one_at_a_time = self.lock.lock().await;
+        // Another caller may have processed it since it was read.
+        match self.store.inbound_mail(mail.id)? {
+            Some(now) if now.outcome == MailOutcome::Pending => {}
+            now => return Ok(now),
+        }
+        let Some(parsed) = parsed else { return Ok(Some(mail)) };
+        mail.outcome = match parsed {
             None => MailOutcome::Failed { reason: "the raw message is missing from the blob store".into() },
-            Some((Err(error), _)) => MailOutcome::Failed { reason: error.to_string() },
-            Some((Ok(parsed), _)) => self.decide(&mail, parsed).await?,
+            Some(Err(error)) => MailOutcome::Failed { reason: error.to_string() },
+            Some(Ok(parsed)) => self.decide(&mail, parsed).await?,
         };
         mail.processed_at = Some(self.clock.now());
         match &mail.outcome {
             MailOutcome::Failed { reason } => tracing::warn!(mail = %mail.id, reason, "inbound mail failed"),
             outcome => tracing::info!(mail = %mail.id, ?outcome, "inbound mail processed"),
         }
+        // Not flushed here (a pass flushes once at its end): the ticket's events were, by the
+        // writer; should the record be lost in a crash, the message is processed again at the
+        // next start and found on its ticket (step 1).
         self.store.finish_mail(&mail)?;
-        self.store.flush()?;
         Ok(Some(mail))
     }
 
@@ -194,13 +232,24 @@ impl Processor {
         if let Some(ticket) = self.store.ticket_of_mail(&message_id)?
             && let Some(ticket) = self.store.ticket(ticket)?
         {
-            return Ok(MailOutcome::Added { ticket: ticket.id, number: ticket.number });
+            // This very record opened the ticket (and the record of that was lost in a crash);
+            // or it is on the ticket as a reply, or it is a copy of mail already there.
+            let opened = self.store.events(ticket.id)?.iter().any(
+                |event| matches!(&event.change, Change::MailReceived { mail: meta } if meta.inbound == Some(mail.id)),
+            );
+            return Ok(if opened {
+                MailOutcome::Opened { ticket: ticket.id, number: ticket.number }
+            } else {
+                MailOutcome::Added { ticket: ticket.id, number: ticket.number }
+            });
         }
         if let Some(bounce) = &parsed.bounce {
             return self.bounced(bounce);
         }
-        let from = parsed.from.clone().unwrap_or_default();
-        if parsed.ours.is_some() || self.own.addresses.contains(&from) {
+        // The author (`From`), else the envelope sender.
+        let envelope = mail.mail_from.trim().to_lowercase();
+        let from = parsed.from.clone().or_else(|| envelope.contains('@').then_some(envelope)).unwrap_or_default();
+        if parsed.ours.is_some() || self.own.addresses.contains(&from) || self.is_our_message_id(&parsed)? {
             return Ok(ignored("sent by Afterdesk itself (a mail loop)"));
         }
         let null_sender = mail.mail_from.is_empty() && matches!(mail.source, MailSource::Smtp { .. });
@@ -213,6 +262,7 @@ impl Processor {
             from: from.clone(),
             subject: parsed.subject.clone(),
             original: mail.raw_sha256.clone(),
+            inbound: Some(mail.id),
             unanswered: automatic.clone(),
         };
         if let Some(ticket) = self.ticket_answered(&parsed)? {
@@ -222,7 +272,7 @@ impl Processor {
             return Ok(ignored(&format!("{reason}; it answers no ticket")));
         }
         if from.is_empty() {
-            return Ok(MailOutcome::Failed { reason: "it names no sender (From)".into() });
+            return Ok(MailOutcome::Failed { reason: "it names no sender (no From, no envelope sender)".into() });
         }
         let recipients = mail.rcpt_to.iter().chain(&parsed.to);
         let Some(route) = recipients.clone().find_map(|rcpt| self.settings.route(rcpt)) else {
@@ -237,11 +287,7 @@ impl Processor {
             workflow: route.workflow.clone(),
             subject: subject_of(&parsed.subject),
             description: Some(body_of(&parsed.text, &notes)),
-            customer: CustomerInput {
-                email: Some(from),
-                name: parsed.from_name.clone(),
-                ..CustomerInput::default()
-            },
+            customer: CustomerInput { email: Some(from), name: parsed.from_name.clone(), ..CustomerInput::default() },
             category: route.category.clone(),
             priority: route.priority.clone(),
             channel: Some("email".into()),
@@ -251,6 +297,19 @@ impl Processor {
             follow_up_of: None,
         };
         self.open(ticket).await
+    }
+
+    /// Whether the message carries one of our own Message-IDs (our mail, relayed back to us).
+    fn is_our_message_id(&self, parsed: &ParsedMail) -> Result<bool, StoreError> {
+        let Some(id) = &parsed.message_id else { return Ok(false) };
+        let local = id.rsplit_once('@').map_or(id.as_str(), |(local, _)| local);
+        if local.strip_prefix("ticket-").is_some_and(|t| t.parse::<TicketId>().is_ok()) {
+            return Ok(true);
+        }
+        Ok(match Ulid::from_string(local) {
+            Ok(outbox) => self.store.outbox_message(outbox)?.is_some(),
+            Err(_) => false,
+        })
     }
 
     /// The ticket a message answers, after any merges: by its thread headers, else by a
@@ -340,7 +399,11 @@ impl Processor {
         };
         let request = CommandRequest {
             ticket: ticket.id.to_string(),
-            command: Command::CustomerReply { body: body_of(&parsed.reply, &notes), mail: Some(meta), attachments: files },
+            command: Command::CustomerReply {
+                body: body_of(&parsed.reply, &notes),
+                mail: Some(meta),
+                attachments: files,
+            },
             actor,
             expected_revision: None,
         };

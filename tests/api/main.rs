@@ -4,6 +4,7 @@
 
 mod attachments;
 mod auth;
+mod conversations;
 mod customers;
 mod errors;
 mod guards;
