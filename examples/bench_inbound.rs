@@ -64,6 +64,13 @@ fn message(n: usize, size: usize) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// Inbound settings routing [`ADDRESS`] to the bundled workflow.
+fn routed() -> InboundConfig {
+    let route =
+        InboundRoute { address: ADDRESS.into(), workflow: "after-sales".into(), category: None, priority: None };
+    InboundConfig { routes: vec![route], ..InboundConfig::default() }
+}
+
 /// The spool alone: `clients` tasks, `messages` messages in all.
 async fn spool_rate(store: &Store, messages: usize, clients: usize, size: usize) -> Result<f64, Box<dyn Error>> {
     let next = Arc::new(AtomicUsize::new(0));
@@ -154,17 +161,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("spool alone (spool_mail + flush): {limit:.0} messages/s");
 
     let store = open(&dir.path().join("smtp"))?;
-    let settings = InboundConfig {
-        routes: vec![InboundRoute {
-            address: ADDRESS.into(),
-            workflow: "after-sales".into(),
-            category: None,
-            priority: None,
-        }],
-        max_connections: clients + 1,
-        per_sender_per_hour: u32::MAX,
-        ..InboundConfig::default()
-    };
+    let settings = InboundConfig { max_connections: clients + 1, per_sender_per_hour: u32::MAX, ..routed() };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let smtp = listener.local_addr()?;
     let stop = CancellationToken::new();
@@ -217,15 +214,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let registry = Arc::new(Registry::load(store.clone(), &workflows)?);
     let (writer, _thread) = Writer::start(registry.clone(), Arc::new(SystemClock));
-    let settings = InboundConfig {
-        routes: vec![InboundRoute {
-            address: ADDRESS.into(),
-            workflow: "after-sales".into(),
-            category: None,
-            priority: None,
-        }],
-        ..InboundConfig::default()
-    };
+    let settings = routed();
     let processor =
         Processor::new(store.clone(), writer, registry, Arc::new(SystemClock), Arc::new(settings), "desk@example.com");
     let started = Instant::now();
