@@ -37,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(save_form))
         .routes(routes!(tick))
         .routes(routes!(comment))
+        .routes(routes!(customer_reply))
         .routes(routes!(record_step))
         .routes(routes!(assign))
         .routes(routes!(set_priority))
@@ -503,6 +504,34 @@ async fn comment(
     ApiJson(body): ApiJson<CommentBody>,
 ) -> Result<Response, ApiError> {
     run(&state, &caller, &id, if_match, Command::Comment { body: body.body, public: body.public }).await
+}
+
+/// Body of `POST /customer-replies`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerReplyBody {
+    /// What the customer wrote (new text only).
+    pub body: String,
+}
+
+/// Relay what the customer wrote (a web form, a messaging or telephony gateway): a
+/// `customer_replied` event. A stage's `on_customer_reply` moves the ticket on (out of a
+/// waiting stage); a resolved or closed ticket reopens (or, with `reply_when_closed =
+/// "follow_up"`, is refused with 409: open a new ticket). Integrations and administrators;
+/// staff write comments (403).
+#[utoipa::path(post, path = "/v1/tickets/{id}/customer-replies", tag = "commands", request_body = CustomerReplyBody,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = TicketBody), (status = 403, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn customer_reply(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<CustomerReplyBody>,
+) -> Result<Response, ApiError> {
+    let command = Command::CustomerReply { body: body.body, mail: None, attachments: Vec::new() };
+    run(&state, &caller, &id, if_match, command).await
 }
 
 /// Body of `POST /steps`.

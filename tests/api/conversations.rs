@@ -468,3 +468,36 @@ async fn with_follow_up_a_reply_to_a_closed_ticket_opens_a_linked_one() {
     assert_eq!(app.admin().ticket(&number).await["status"], "closed", "the closed ticket stays closed");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_gateway_relays_what_the_customer_wrote() {
+    let app = spawn_app_with(|_| {}).await;
+    let opened = app.admin().open(crate::helpers::new_ticket("Washer drains slowly", CUSTOMER)).await;
+    let number = opened["number"].as_str().expect("number").to_string();
+    let admin = app.admin();
+    admin.save_form(&number, "request", json!({"product": "W-9", "problem": "Drains very slowly"})).await;
+    admin.tick(&number, "Customer and product identified").await;
+    admin.tick(&number, "Request confirmed with the customer").await;
+    admin.transition(&number, "accept").await;
+    admin.transition(&number, "ask_customer").await;
+
+    let path = format!("/v1/tickets/{number}/customer-replies");
+    let agent = app.agent("maryam@example.com").await;
+    expect_problem(agent.post(&path, json!({"body": "I am the customer"})).await, StatusCode::FORBIDDEN, "forbidden")
+        .await;
+    let gateway = app.integrator("whatsapp").await;
+    let problem = expect_problem(
+        gateway.post(&path, json!({"body": " "})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-error",
+    )
+    .await;
+    assert_eq!(crate::helpers::error_fields(&problem), ["body"]);
+    let ticket =
+        expect_status(gateway.post(&path, json!({"body": "Photo of the filter sent."})).await, StatusCode::OK).await;
+    assert_eq!(ticket["stage"], "review", "out of the waiting stage: {ticket:#?}");
+    let replied = events(&app, &number).await.into_iter().find(|e| e["kind"] == "customer_replied").expect("the reply");
+    assert_eq!(replied["body"], "Photo of the filter sent.");
+    assert_eq!(replied["actor"], json!({"id": "whatsapp", "kind": "integrator"}));
+    app.stop().await;
+}

@@ -34,6 +34,7 @@ fn plausible(method: &str, route: &str, other: &str) -> Vec<(String, Value)> {
             one(&format!("/checklist/{}", encode("Customer and product identified")), json!({}))
         }
         ("POST", "/comments") => one("/comments", json!({"body": "We are on it.", "public": true})),
+        ("POST", "/customer-replies") => one("/customer-replies", json!({"body": "The serial is SN-1."})),
         ("POST", "/steps") => one("/steps", json!({"description": "Called the customer"})),
         ("POST", "/assign") => one("/assign", json!({"assignee": "maryam@example.com"})),
         ("POST", "/priority") => one("/priority", json!({"priority": "urgent"})),
