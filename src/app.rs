@@ -82,6 +82,12 @@ impl Application {
         let store_config = StoreConfig { path: config.data.clone(), cache_bytes: config.cache_mb * 1024 * 1024 };
         let store = Store::open(&store_config)?;
         let registry = Arc::new(Registry::load(store.clone(), &config.workflows)?);
+        // A database from before reports were kept gets its buckets once, from the events.
+        match crate::reports::rebuild::ensure(&store, &registry) {
+            Ok(Some(buckets)) => tracing::info!(buckets, "report figures built from the events"),
+            Ok(None) => {}
+            Err(error) => return Err(StartError::Config(format!("cannot build the report figures: {error}"))),
+        }
         let initial_admin_token = first_admin_token(&store, &config.data, clock.as_ref(), config.tokens.is_empty())?;
         let mut config_tokens = HashMap::new();
         for token in &config.tokens {

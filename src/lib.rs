@@ -36,6 +36,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod notify;
 pub mod registry;
+pub mod reports;
 pub mod scheduler;
 pub mod serve;
 pub mod simulate;

@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Reports (while the server is stopped; a running server keeps them up to date).
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
     /// Check workflow files and folders; exit 0 when valid, 1 with every problem otherwise.
     Validate {
         /// Workflow files or folders of them (default: workflows).
@@ -68,6 +73,20 @@ enum Command {
     Diagram {
         /// The workflow file.
         workflow_file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportsCommand {
+    /// Recompute every report figure from the events and store it in place of the kept ones;
+    /// says whether they differed.
+    Rebuild {
+        /// Data folder (the database).
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Folder of workflow files (versions not stored yet are stored first).
+        #[arg(long, default_value = "workflows")]
+        workflows: PathBuf,
     },
 }
 
@@ -149,6 +168,7 @@ fn main() -> ExitCode {
         Command::Outbox { command: OutboxCommand::Retry { data, ticket, since } } => {
             retry_dead(&data, ticket.as_deref(), since)
         }
+        Command::Reports { command: ReportsCommand::Rebuild { data, workflows } } => rebuild_reports(&data, &workflows),
         Command::Validate { paths, format } => {
             let paths = if paths.is_empty() { vec![PathBuf::from("workflows")] } else { paths };
             validate(&workflow::load_paths(&paths), format)
@@ -300,6 +320,36 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             }
         }
     })
+}
+
+fn rebuild_reports(data: &std::path::Path, workflows: &std::path::Path) -> ExitCode {
+    let store = match Store::open(&StoreConfig::new(data)) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("afterdesk: cannot open the database in {}: {error}", data.display());
+            eprintln!("(is the server running? stop it first)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let registry = match afterdesk::registry::Registry::load(store.clone(), workflows) {
+        Ok(registry) => registry,
+        Err(error) => {
+            eprintln!("afterdesk: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match afterdesk::reports::rebuild::rebuild(&store, &registry) {
+        Ok((buckets, differed)) => {
+            let how =
+                if differed { "they differed from the kept ones, which are replaced" } else { "the same as kept" };
+            println!("{buckets} report bucket(s) recomputed from the events: {how}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("afterdesk: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn retry_dead(data: &std::path::Path, ticket: Option<&str>, since: Option<chrono::DateTime<chrono::Utc>>) -> ExitCode {

@@ -379,6 +379,7 @@ impl Group {
             job_runs: Vec::new(),
             turns: self.turns.into_iter().map(|((workflow, role), next)| (workflow, role, next)).collect(),
             people: self.people,
+            reports: Vec::new(),
         };
         (batch, self.seen_timers)
     }
@@ -442,6 +443,7 @@ impl State {
         let now = self.clock.now();
         // Each ticket's workflow version and customer, looked up once for all its events.
         let mut context = HashMap::new();
+        let mut reports = Vec::new();
         for (i, write) in batch.tickets.iter().enumerate() {
             let Ok(Some(workflow)) = self.registry.version(&write.after.workflow, &write.after.version) else {
                 continue;
@@ -458,7 +460,12 @@ impl State {
             let (arm, cancel) = sla::timer_changes(&workflow.definition, write.before.as_ref(), &write.after, seen);
             batch.timers_removed.extend(cancel.iter().map(|(due, kind)| timers::key(*due, id, kind)));
             batch.timers_armed.extend(arm.iter().map(|(due, kind)| timers::key(*due, id, kind)));
+            // The reports change with the ticket, in the same transaction.
+            let definition = &workflow.definition;
+            let before = write.before.as_ref().map(|ticket| (definition, ticket));
+            reports.extend(crate::reports::facts::delta(before, (definition, &write.after)));
         }
+        batch.reports.append(&mut reports);
         for event in &batch.events {
             let Some((i, workflow, customer)) = context.get(&event.ticket) else { continue };
             let Some(ticket) = batch.tickets.get(*i).map(|write| &write.after) else { continue };

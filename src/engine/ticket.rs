@@ -208,6 +208,9 @@ pub struct Ticket {
     /// When the customer last wrote.
     #[serde(default)]
     pub customer_replied_at: Option<DateTime<Utc>>,
+    /// Public replies by staff when it was last resolved (first-contact resolution).
+    #[serde(default)]
+    pub replies_at_resolution: Option<u32>,
 }
 
 impl Ticket {
@@ -270,6 +273,7 @@ impl Ticket {
             attachments: Vec::new(),
             customer_replies: 0,
             customer_replied_at: None,
+            replies_at_resolution: None,
         })
     }
 
@@ -357,6 +361,7 @@ impl Ticket {
             Change::Resolved { .. } => {
                 self.status = Status::Resolved;
                 self.resolved_at = Some(event.at);
+                self.replies_at_resolution = Some(self.public_replies);
             }
             Change::Closed => {
                 self.status = Status::Closed;

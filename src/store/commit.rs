@@ -9,12 +9,14 @@
 use std::collections::BTreeSet;
 
 use sled::Transactional;
-use sled::transaction::TransactionError;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::outbox::OutboxMessage;
 use super::{Store, StoreError, encode, indexes, keys};
 use crate::engine::customer::CustomerEvent;
 use crate::engine::{Change, Customer, CustomerId, Event, Ticket, TicketId};
+use crate::reports::aggregate::Agg;
+use crate::reports::facts::BucketKey;
 
 /// A ticket as it was in the store before the batch, and as it is after.
 #[derive(Debug, Clone)]
@@ -56,6 +58,9 @@ pub struct Batch {
     pub turns: Vec<(String, String, u64)>,
     /// Availability set: person, record.
     pub people: Vec<(String, super::people::Availability)>,
+    /// Report buckets changed: each bucket, what to take out and what to add (see
+    /// `crate::reports::facts::delta`).
+    pub reports: Vec<(BucketKey, Agg, Agg)>,
 }
 
 impl Batch {
@@ -70,6 +75,7 @@ impl Batch {
             && self.outbox.is_empty()
             && self.job_runs.is_empty()
             && self.people.is_empty()
+            && self.reports.is_empty()
     }
 }
 
@@ -89,6 +95,7 @@ enum Tree {
     OutboxQueue = 10,
     OutboxIndex = 11,
     CustomerEvents = 12,
+    Reports = 13,
 }
 
 type Write = (Tree, Vec<u8>, Option<Vec<u8>>);
@@ -186,7 +193,10 @@ impl Store {
             &self.outbox_queue,
             &self.outbox_index,
             &self.customer_events,
+            &self.reports,
         ];
+        let reports: Vec<(Vec<u8>, &Agg, &Agg)> =
+            batch.reports.iter().map(|(bucket, minus, plus)| (super::reports::key(bucket), minus, plus)).collect();
         trees
             .transaction(|views| {
                 for (tree, key, value) in &writes {
@@ -195,6 +205,25 @@ impl Store {
                         Some(value) => view.insert(key.as_slice(), value.as_slice())?,
                         None => view.remove(key.as_slice())?,
                     };
+                }
+                // Report buckets: read, change, write, in the same transaction as the events.
+                let view = &views[Tree::Reports as usize];
+                for (key, minus, plus) in &reports {
+                    let mut agg = match view.get(key.as_slice())? {
+                        Some(bytes) => {
+                            super::reports::decode(&bytes).map_err(|_| ConflictableTransactionError::Abort(()))?
+                        }
+                        None => Agg::default(),
+                    };
+                    agg.apply(minus, -1);
+                    agg.apply(plus, 1);
+                    if agg.is_empty() {
+                        view.remove(key.as_slice())?;
+                    } else {
+                        let bytes =
+                            super::reports::encode(&agg).map_err(|_| ConflictableTransactionError::Abort(()))?;
+                        view.insert(key.as_slice(), bytes)?;
+                    }
                 }
                 Ok(())
             })

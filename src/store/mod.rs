@@ -14,6 +14,7 @@ pub mod keys;
 pub mod outbox;
 pub mod people;
 pub mod query;
+pub mod reports;
 pub mod timers;
 pub mod tokens;
 
@@ -115,6 +116,7 @@ pub struct Store {
     blobs: sled::Tree,
     inbound: sled::Tree,
     inbound_queue: sled::Tree,
+    reports: sled::Tree,
 }
 
 impl Store {
@@ -156,6 +158,7 @@ impl Store {
             blobs: db.open_tree("blobs")?,
             inbound: db.open_tree("inbound")?,
             inbound_queue: db.open_tree("inbound_queue")?,
+            reports: db.open_tree("reports")?,
             db,
         };
         timers::migrate(&store.db, &store.timers)?;

@@ -113,6 +113,32 @@ pub struct WorkflowFile {
     /// Limits on the files attached to a ticket (`[attachments]`).
     #[serde(default)]
     pub attachments: AttachmentLimits,
+    /// How the workflow's KPIs count where businesses differ (`[reports]`).
+    #[serde(default)]
+    pub reports: ReportSettings,
+}
+
+/// `[reports]`: the definitions of KPIs that differ between businesses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// First-contact resolution: resolved with at most this many public replies by staff
+    /// (default 1) and never reopened.
+    #[serde(default = "default_fcr_max_replies")]
+    pub fcr_max_replies: u32,
+    /// ... and, when set, resolved within this long of opening (wall time).
+    #[serde(default)]
+    pub fcr_within: Option<Duration>,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self { fcr_max_replies: default_fcr_max_replies(), fcr_within: None }
+    }
+}
+
+fn default_fcr_max_replies() -> u32 {
+    1
 }
 
 /// What a customer's reply to a closed ticket does.

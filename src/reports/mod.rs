@@ -1,0 +1,13 @@
+//! Reports: KPIs from the event log, kept up to date as tickets are written.
+//!
+//! - [`facts`]: what one ticket counts for (a pure function of the ticket and its workflow),
+//!   and the change when a ticket changes: the writer puts it in the same transaction as the
+//!   events; a rebuild sums it over every ticket replayed from its events.
+//! - [`aggregate`]: one bucket's figures and how buckets add up (exact medians and p90).
+//! - [`kpis`]: a report: the buckets a filter selects, merged, turned into figures.
+//! - [`rebuild`]: every bucket recomputed from the events.
+
+pub mod aggregate;
+pub mod facts;
+pub mod kpis;
+pub mod rebuild;
