@@ -4,10 +4,12 @@
 //!   and the change when a ticket changes: the writer puts it in the same transaction as the
 //!   events; a rebuild sums it over every ticket replayed from its events.
 //! - [`aggregate`]: one bucket's figures and how buckets add up (exact medians and p90).
-//! - [`kpis`]: a report: the buckets a filter selects, merged, turned into figures.
+//! - [`kpis`]: the definitions: figures from added-up buckets, the backlog of open tickets.
+//! - [`query`]: a report read from the store: buckets of a workflow, period and filter.
 //! - [`rebuild`]: every bucket recomputed from the events.
 
 pub mod aggregate;
 pub mod facts;
 pub mod kpis;
+pub mod query;
 pub mod rebuild;

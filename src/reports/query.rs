@@ -1,0 +1,64 @@
+//! Reading a report from the store: the buckets of a workflow and period that a filter
+//! selects, the figures they add up to, and the backlog of open tickets now.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::aggregate::Agg;
+use super::facts::BucketKey;
+use super::kpis::{Backlog, Figures, Filter, sum};
+use crate::engine::ticket::Status;
+use crate::store::{ListFilter, Store, StoreError};
+
+/// What a report covers: a workflow, the days from `from` to `to` (both included, UTC), and
+/// the buckets the filter takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// Workflow id.
+    pub workflow: String,
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// Dimensions.
+    pub filter: Filter,
+}
+
+/// The buckets `query` selects, in key order.
+pub fn buckets(store: &Store, query: &Query) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
+    let mut selected = Vec::new();
+    for entry in store.report_buckets(&query.workflow, query.from, query.to) {
+        let (bucket, agg) = entry?;
+        if query.filter.takes(&bucket) {
+            selected.push((bucket, agg));
+        }
+    }
+    Ok(selected)
+}
+
+/// The figures of everything `query` selects.
+pub fn figures(store: &Store, query: &Query) -> Result<Figures, StoreError> {
+    let selected = buckets(store, query)?;
+    Ok(Figures::of(&sum(selected.iter().map(|(_, agg)| agg))))
+}
+
+/// Open tickets of `workflow` now (status open: not resolved, closed or merged), those of
+/// `agent` only when given.
+pub fn backlog(store: &Store, workflow: &str, agent: Option<&str>, now: DateTime<Utc>) -> Result<Backlog, StoreError> {
+    let filter = ListFilter {
+        workflow: Some(workflow.to_string()),
+        status: Some(Status::Open),
+        assignee: agent.map(str::to_string),
+        ..ListFilter::default()
+    };
+    let mut open = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list(&filter, after, 500)?;
+        open.extend(page.tickets);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(Backlog::of(&open, now))
+}
