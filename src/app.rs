@@ -98,7 +98,7 @@ impl Application {
             let record = TokenRecord::new(hex::encode(&digest[..6]), token.person.clone(), token.role, clock.now());
             config_tokens.insert(digest, record);
         }
-        let settings = crate::writer::WriterSettings { phone_region: config.phone_region() };
+        let settings = crate::writer::WriterSettings { phone_region: config.phone_region(), ..Default::default() };
         let (writer, writer_thread) = Writer::start_with(registry.clone(), clock.clone(), settings);
         let scheduler = Scheduler::new(store.clone(), writer.clone(), clock.clone());
         let jobs = Jobs::new(store.clone(), registry.clone(), clock.clone());

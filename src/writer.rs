@@ -140,6 +140,9 @@ pub struct MergedCustomers {
 pub struct WriterSettings {
     /// The region customers' national phone numbers are read in (`default_phone_region`).
     pub phone_region: Option<crate::engine::phone::Region>,
+    /// Leave the report figures alone (benchmarks measuring what keeping them costs; a server
+    /// always keeps them, and `afterdesk reports rebuild` recomputes them).
+    pub skip_reports: bool,
 }
 
 /// A request to set whether a person takes new work.
@@ -237,6 +240,7 @@ impl Writer {
         let outbox = Arc::new(Notify::new());
         let mut state = State::new(registry, clock, flush_tx, timers.clone(), outbox.clone());
         state.phone_region = settings.phone_region;
+        state.skip_reports = settings.skip_reports;
         let handle = std::thread::Builder::new()
             .name("afterdesk-writer".into())
             .spawn(move || {
@@ -340,6 +344,7 @@ struct State {
     outbox: Arc<Notify>,
     team: TeamFacts,
     phone_region: Option<crate::engine::phone::Region>,
+    skip_reports: bool,
 }
 
 /// What one group has changed so far, not yet written.
@@ -433,6 +438,7 @@ impl State {
             outbox,
             team,
             phone_region: None,
+            skip_reports: false,
         }
     }
 
@@ -461,6 +467,9 @@ impl State {
             batch.timers_removed.extend(cancel.iter().map(|(due, kind)| timers::key(*due, id, kind)));
             batch.timers_armed.extend(arm.iter().map(|(due, kind)| timers::key(*due, id, kind)));
             // The reports change with the ticket, in the same transaction.
+            if self.skip_reports {
+                continue;
+            }
             let definition = &workflow.definition;
             let before = write.before.as_ref().map(|ticket| (definition, ticket));
             reports.extend(crate::reports::facts::delta(before, (definition, &write.after)));

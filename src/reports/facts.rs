@@ -20,11 +20,61 @@ use crate::engine::event::Relation;
 use crate::engine::ticket::Ticket;
 use crate::workflow::model::WorkflowFile;
 
-/// One bucket: a workflow, a day and the ticket's dimensions (`""` where a ticket has none).
+/// Which dimensions a bucket keeps. Every figure is kept four times: in one bucket per day
+/// with every dimension (any filter can be answered from these), and in smaller sets of
+/// buckets that keep none, or only the category, or only the agent, which answer the common
+/// reports (no filter, per category, per agent, trends) reading far fewer buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Family {
+    /// Every dimension.
+    Full = 0,
+    /// No dimension: the workflow's totals per day.
+    Total = 1,
+    /// The category only.
+    Category = 2,
+    /// The agent only.
+    Agent = 3,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Self; 4] = [Self::Full, Self::Total, Self::Category, Self::Agent];
+
+    /// The family's bucket for a full one (dimensions it does not keep are `""`).
+    pub fn of(self, full: &BucketKey) -> BucketKey {
+        let keep = |yes: bool, value: &str| if yes { value.to_string() } else { String::new() };
+        let (category, agent, all) = (self == Self::Category, self == Self::Agent, self == Self::Full);
+        BucketKey {
+            workflow: full.workflow.clone(),
+            family: self,
+            day: full.day,
+            category: keep(all || category, &full.category),
+            priority: keep(all, &full.priority),
+            channel: keep(all, &full.channel),
+            agent: keep(all || agent, &full.agent),
+            team: keep(all, &full.team),
+        }
+    }
+
+    /// The byte that stands for the family in keys.
+    pub fn byte(self) -> u8 {
+        self as u8
+    }
+
+    /// The family a key byte stands for.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.byte() == byte)
+    }
+}
+
+/// One bucket: a workflow, a family, a day and the ticket's dimensions the family keeps (`""`
+/// where a ticket has none, or the family does not keep it).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BucketKey {
     /// Workflow id.
     pub workflow: String,
+    /// Which dimensions it keeps.
+    pub family: Family,
     /// The day (UTC).
     pub day: NaiveDate,
     /// Category.
@@ -39,11 +89,23 @@ pub struct BucketKey {
     pub team: String,
 }
 
-/// What `ticket` counts for in the reports of `workflow`.
+/// What `ticket` counts for in the reports of `workflow`, in every family.
 pub fn contribution(workflow: &WorkflowFile, ticket: &Ticket) -> BTreeMap<BucketKey, Agg> {
+    let mut out: BTreeMap<BucketKey, Agg> = BTreeMap::new();
+    for (full, agg) in full_contribution(workflow, ticket) {
+        for family in Family::ALL {
+            out.entry(family.of(&full)).or_default().apply(&agg, 1);
+        }
+    }
+    out
+}
+
+/// What `ticket` counts for, in buckets of every dimension.
+fn full_contribution(workflow: &WorkflowFile, ticket: &Ticket) -> BTreeMap<BucketKey, Agg> {
     let mut out: BTreeMap<BucketKey, Agg> = BTreeMap::new();
     let key = |at: DateTime<Utc>| BucketKey {
         workflow: ticket.workflow.clone(),
+        family: Family::Full,
         day: at.date_naive(),
         category: ticket.category.clone().unwrap_or_default(),
         priority: ticket.priority.clone(),

@@ -25,7 +25,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::aggregate::{Agg, SlaTally, Summary};
-use super::facts::BucketKey;
+use super::facts::{BucketKey, Family};
 use crate::engine::ticket::Ticket;
 
 /// Which buckets a report adds up.
@@ -44,6 +44,18 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The smallest family of buckets that answers this filter: totals without a filter, the
+    /// category or agent family for a filter on that alone, every dimension otherwise.
+    pub fn family(&self) -> Family {
+        let named = [&self.category, &self.priority, &self.channel, &self.agent, &self.team].map(Option::is_some);
+        match named {
+            [false, false, false, false, false] => Family::Total,
+            [true, false, false, false, false] => Family::Category,
+            [false, false, false, true, false] => Family::Agent,
+            _ => Family::Full,
+        }
+    }
+
     /// Whether `bucket` is selected.
     pub fn takes(&self, bucket: &BucketKey) -> bool {
         let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);

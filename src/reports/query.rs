@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::aggregate::Agg;
-use super::facts::BucketKey;
+use super::facts::{BucketKey, Family};
 use super::kpis::{Backlog, Figures, Filter, sum};
 use crate::engine::ticket::Status;
 use crate::store::{ListFilter, Store, StoreError};
@@ -23,10 +23,17 @@ pub struct Query {
     pub filter: Filter,
 }
 
-/// The buckets `query` selects, in key order.
+/// The buckets `query` selects, in key order, from the smallest family that can answer it
+/// (see [`Filter::family`]).
 pub fn buckets(store: &Store, query: &Query) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
+    buckets_of(store, query, query.filter.family())
+}
+
+/// The buckets `query` selects from `family` (which must keep every dimension the filter
+/// names; [`Family::Full`] always does).
+pub fn buckets_of(store: &Store, query: &Query, family: Family) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
     let mut selected = Vec::new();
-    for entry in store.report_buckets(&query.workflow, query.from, query.to) {
+    for entry in store.report_buckets(&query.workflow, family, query.from, query.to) {
         let (bucket, agg) = entry?;
         if query.filter.takes(&bucket) {
             selected.push((bucket, agg));

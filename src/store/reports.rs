@@ -3,27 +3,29 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `reports` | workflow, `0x00`, day (4 bytes, days from CE, big-endian), dimensions (postcard) | [`Agg`] (postcard) |
+//! | `reports` | workflow, `0x00`, family (1 byte), day (4 bytes, days from CE, big-endian), dimensions (postcard) | [`Agg`] (postcard) |
 //!
-//! Keys sort by workflow, then day: a report reads only its workflow's days in range.
+//! Keys sort by workflow, family, then day: a report reads only one family of its workflow,
+//! and only the days in range.
 
 use chrono::{Datelike, NaiveDate};
 
 use super::{Store, StoreError};
 use crate::reports::aggregate::Agg;
-use crate::reports::facts::BucketKey;
+use crate::reports::facts::{BucketKey, Family};
 
 /// The key of a bucket.
 pub fn key(bucket: &BucketKey) -> Vec<u8> {
-    let mut key = day_prefix(&bucket.workflow, bucket.day);
+    let mut key = day_prefix(&bucket.workflow, bucket.family, bucket.day);
     let dimensions = (&bucket.category, &bucket.priority, &bucket.channel, &bucket.agent, &bucket.team);
     key.extend(postcard::to_allocvec(&dimensions).unwrap_or_default());
     key
 }
 
-fn day_prefix(workflow: &str, day: NaiveDate) -> Vec<u8> {
+fn day_prefix(workflow: &str, family: Family, day: NaiveDate) -> Vec<u8> {
     let mut key = workflow.as_bytes().to_vec();
     key.push(0);
+    key.push(family.byte());
     key.extend_from_slice(&u32::try_from(day.num_days_from_ce().max(0)).unwrap_or(0).to_be_bytes());
     key
 }
@@ -32,11 +34,12 @@ fn day_prefix(workflow: &str, day: NaiveDate) -> Vec<u8> {
 pub fn bucket_of(key: &[u8]) -> Option<BucketKey> {
     let split = key.iter().position(|b| *b == 0)?;
     let workflow = std::str::from_utf8(&key[..split]).ok()?.to_string();
-    let days = u32::from_be_bytes(key.get(split + 1..split + 5)?.try_into().ok()?);
+    let family = Family::from_byte(*key.get(split + 1)?)?;
+    let days = u32::from_be_bytes(key.get(split + 2..split + 6)?.try_into().ok()?);
     let day = NaiveDate::from_num_days_from_ce_opt(i32::try_from(days).ok()?)?;
     let (category, priority, channel, agent, team): (String, String, String, String, String) =
-        postcard::from_bytes(key.get(split + 5..)?).ok()?;
-    Some(BucketKey { workflow, day, category, priority, channel, agent, team })
+        postcard::from_bytes(key.get(split + 6..)?).ok()?;
+    Some(BucketKey { workflow, family, day, category, priority, channel, agent, team })
 }
 
 /// A bucket's figures as stored.
@@ -64,21 +67,31 @@ impl Store {
         self.flush()
     }
 
-    /// The buckets of `workflow` from day `from` to day `to` (both included), in key order.
+    /// The buckets of `workflow`'s `family` from day `from` to day `to` (both included), in
+    /// key order.
     pub fn report_buckets(
         &self,
         workflow: &str,
+        family: Family,
         from: NaiveDate,
         to: NaiveDate,
     ) -> impl Iterator<Item = Result<(BucketKey, Agg), StoreError>> + '_ {
-        let start = day_prefix(workflow, from);
-        let end = day_prefix(workflow, to.succ_opt().unwrap_or(to));
+        let start = day_prefix(workflow, family, from);
+        let end = day_prefix(workflow, family, to.succ_opt().unwrap_or(to));
         self.reports.range(start..end).map(|entry| {
             let (key, value) = entry?;
             let bucket = bucket_of(&key)
                 .ok_or_else(|| StoreError::Corrupt { what: "report bucket key".into(), reason: "unreadable".into() })?;
             Ok((bucket, decode(&value)?))
         })
+    }
+
+    /// The bytes of `workflow`'s buckets from `from` to `to`, read and not decoded (the floor
+    /// under a report's cost, for benchmarks).
+    pub fn raw_report_bytes(&self, workflow: &str, family: Family, from: NaiveDate, to: NaiveDate) -> usize {
+        let start = day_prefix(workflow, family, from);
+        let end = day_prefix(workflow, family, to.succ_opt().unwrap_or(to));
+        self.reports.range(start..end).filter_map(Result::ok).map(|(key, value)| key.len() + value.len()).sum()
     }
 
     /// Every bucket, in key order (to compare with a rebuild).
