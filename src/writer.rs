@@ -9,7 +9,10 @@
 //! writer also makes per-ticket ordering, revision checks, ticket numbers and idempotency keys
 //! race-free.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::reports::aggregate::Agg;
+use crate::reports::facts::BucketKey;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -474,7 +477,15 @@ impl State {
             let before = write.before.as_ref().map(|ticket| (definition, ticket));
             reports.extend(crate::reports::facts::delta(before, (definition, &write.after)));
         }
-        batch.reports.append(&mut reports);
+        // One change per bucket for the whole group: a busy day's bucket is read and written
+        // once, not once per ticket.
+        let mut merged: BTreeMap<BucketKey, (Agg, Agg)> = BTreeMap::new();
+        for (bucket, minus, plus) in reports {
+            let both = merged.entry(bucket).or_default();
+            both.0.apply(&minus, 1);
+            both.1.apply(&plus, 1);
+        }
+        batch.reports.extend(merged.into_iter().map(|(bucket, (minus, plus))| (bucket, minus, plus)));
         for event in &batch.events {
             let Some((i, workflow, customer)) = context.get(&event.ticket) else { continue };
             let Some(ticket) = batch.tickets.get(*i).map(|write| &write.after) else { continue };

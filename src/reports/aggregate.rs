@@ -125,7 +125,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary of sorted `values`.
+    /// The summary of `values`, in any order (the ranks are found by selection, in linear
+    /// time, not by sorting).
     pub fn of(values: &[u32]) -> Self {
         let count = values.len();
         if count == 0 {
@@ -134,22 +135,17 @@ impl Summary {
         let sum: u64 = values.iter().map(|v| u64::from(*v)).sum();
         #[allow(clippy::cast_precision_loss)]
         let mean = sum as f64 / count as f64;
-        let rank = |p: usize| values[(count * p).div_ceil(100).max(1) - 1];
-        Self {
-            count: count as u64,
-            mean_secs: Some(mean),
-            median_secs: Some(u64::from(rank(50))),
-            p90_secs: Some(u64::from(rank(90))),
-        }
+        let mut work = values.to_vec();
+        let mut rank = |p: usize| {
+            let at = (count * p).div_ceil(100).max(1) - 1;
+            u64::from(*work.select_nth_unstable(at).1)
+        };
+        let median = rank(50);
+        let p90 = rank(90);
+        Self { count: count as u64, mean_secs: Some(mean), median_secs: Some(median), p90_secs: Some(p90) }
     }
 }
 
-/// Sorted values of several buckets, merged.
-pub fn merged<'a>(lists: impl IntoIterator<Item = &'a [u32]>) -> Vec<u32> {
-    let mut all: Vec<u32> = lists.into_iter().flatten().copied().collect();
-    all.sort_unstable();
-    all
-}
 
 #[cfg(test)]
 mod tests {

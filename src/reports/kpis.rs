@@ -67,7 +67,8 @@ impl Filter {
     }
 }
 
-/// Adds buckets up: counts add, durations are gathered and sorted once.
+/// Adds buckets up for a report: counts add, durations are gathered (not sorted: the result
+/// is for [`Figures::of`], never stored).
 pub fn sum<'a>(aggs: impl IntoIterator<Item = &'a Agg>) -> Agg {
     let mut total = Agg::default();
     for agg in aggs {
@@ -78,14 +79,6 @@ pub fn sum<'a>(aggs: impl IntoIterator<Item = &'a Agg>) -> Agg {
         total.first_response.business.extend(durations.0.business);
         total.resolution.wall.extend(durations.1.wall);
         total.resolution.business.extend(durations.1.business);
-    }
-    for list in [
-        &mut total.first_response.wall,
-        &mut total.first_response.business,
-        &mut total.resolution.wall,
-        &mut total.resolution.business,
-    ] {
-        list.sort_unstable();
     }
     total
 }
@@ -220,7 +213,7 @@ fn timing(wall: &[u32], business: &[u32], clock: Option<&SlaTally>) -> Timing {
 }
 
 impl Figures {
-    /// The figures of `agg` (its durations sorted).
+    /// The figures of `agg` (its durations in any order).
     pub fn of(agg: &Agg) -> Self {
         let answers = |tally: &[i64]| tally.iter().sum::<i64>();
         let csat_responses = answers(&agg.csat);
