@@ -73,7 +73,7 @@ async fn reply(app: &TestApp, ticket: &str) {
 }
 
 async fn answer(app: &TestApp, ticket: &str, csat: u8, nps: u8) {
-    app.admin().command(ticket, "survey", json!({ "csat": csat, "nps": nps })).await;
+    app.admin().command(ticket, "survey", json!({ "survey": format!("phone-{ticket}"), "csat": csat, "nps": nps })).await;
 }
 
 /// November 23rd (a Monday, from 05:30 UTC), four tickets:
