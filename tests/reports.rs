@@ -209,10 +209,10 @@ fn total(desk: &Desk) -> Agg {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
 
     #[test]
-    fn kept_buckets_are_exactly_the_rebuild_from_the_events(ops in prop::collection::vec(op(), 1..80)) {
+    fn kept_buckets_are_exactly_the_rebuild_from_the_events(ops in prop::collection::vec(op(), 1..120)) {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = ManualClock::new(support::start_time());
         let desk = desk(dir.path(), &clock);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use mail_parser::MimeHeaders as _;
 use reqwest::StatusCode;
 use serde_json::json;
 
