@@ -18,11 +18,11 @@ use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
 use crate::clock::Clock;
-use crate::engine::notices::Audience;
 use crate::engine::attachment::Attachment;
+use crate::engine::notices::Audience;
 use crate::engine::{Status, Ticket, notices, survey};
-use crate::reports::kpi_report;
 use crate::registry::Registry;
+use crate::reports::kpi_report;
 use crate::store::outbox::{Email, OutboxMessage, Payload};
 use crate::store::{Batch, ListFilter, Store, StoreError, keys};
 use crate::workflow::Workflow;

@@ -243,7 +243,10 @@ fn the_rebuild_command_finds_the_buckets_as_kept() {
     assert!(!all.first_response.wall.is_empty() && !all.resolution.business.is_empty(), "{all:?}");
     assert!(all.surveys_sent > 0 && all.csat.iter().sum::<i64>() > 0, "{all:?}");
     assert!(all.sla.values().any(|t| t.breached > 0) && all.sla.values().any(|t| t.met > 0), "{all:?}");
-    assert_eq!(desk.store.all_report_buckets().expect("kept"), from_events(&desk.store, &desk.registry).expect("rebuild"));
+    assert_eq!(
+        desk.store.all_report_buckets().expect("kept"),
+        from_events(&desk.store, &desk.registry).expect("rebuild")
+    );
     let kept = desk.store.all_report_buckets().expect("kept");
     desk.stop();
 

@@ -72,15 +72,24 @@ pub fn render(store: &Store, registry: &Registry, now: DateTime<Utc>) -> Result<
     out.push_str("# TYPE afterdesk_backlog gauge\n");
     for (workflow, stages) in &backlogs {
         for (stage, count) in stages {
-            let _ = writeln!(out, "afterdesk_backlog{{workflow=\"{}\",stage=\"{}\"}} {count}", label(workflow), label(stage));
+            let _ = writeln!(
+                out,
+                "afterdesk_backlog{{workflow=\"{}\",stage=\"{}\"}} {count}",
+                label(workflow),
+                label(stage)
+            );
         }
     }
     out.push_str("# HELP afterdesk_sla_breaches SLA breaches of the last 30 days (UTC), by workflow and clock.\n");
     out.push_str("# TYPE afterdesk_sla_breaches gauge\n");
     for (workflow, clocks) in &breaches {
         for (clock, count) in clocks {
-            let _ =
-                writeln!(out, "afterdesk_sla_breaches{{workflow=\"{}\",clock=\"{}\"}} {count}", label(workflow), label(clock));
+            let _ = writeln!(
+                out,
+                "afterdesk_sla_breaches{{workflow=\"{}\",clock=\"{}\"}} {count}",
+                label(workflow),
+                label(clock)
+            );
         }
     }
     Ok(out)

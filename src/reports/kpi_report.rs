@@ -137,10 +137,10 @@ fn percent(rate: Option<f64>) -> String {
 
 /// An NPS with its sign (`+31`, `-4`, `0`).
 fn nps(score: Option<f64>) -> String {
-    match score.map(f64::round) {
+    match score {
         None => NONE.into(),
-        Some(s) if s == 0.0 => "0".into(),
-        Some(s) => format!("{s:+.0}"),
+        Some(s) if s.abs() < 0.5 => "0".into(),
+        Some(s) => format!("{:+.0}", s.round()),
     }
 }
 

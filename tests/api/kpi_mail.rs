@@ -74,7 +74,9 @@ async fn reply(app: &TestApp, ticket: &str) {
 }
 
 async fn answer(app: &TestApp, ticket: &str, csat: u8, nps: u8) {
-    app.admin().command(ticket, "survey", json!({ "survey": format!("phone-{ticket}"), "csat": csat, "nps": nps })).await;
+    app.admin()
+        .command(ticket, "survey", json!({ "survey": format!("phone-{ticket}"), "csat": csat, "nps": nps }))
+        .await;
 }
 
 /// November 23rd (a Monday, from 05:30 UTC), four tickets:
@@ -253,14 +255,23 @@ async fn metrics_show_the_backlog_by_stage_and_the_breaches_of_the_last_30_days(
     .await;
     let before = scrape(&app).await;
     assert_eq!(sample(&before, r#"afterdesk_backlog{workflow="kpidesk",stage="work"}"#).as_deref(), Some("0"));
-    assert_eq!(sample(&before, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="first_response"}"#).as_deref(), Some("0"));
+    assert_eq!(
+        sample(&before, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="first_response"}"#).as_deref(),
+        Some("0")
+    );
     assert!(before.contains("# TYPE afterdesk_backlog gauge"), "{before}");
-    assert!(sample(&before, r#"afterdesk_backlog{workflow="kpidesk",stage="closed"}"#).is_none(), "terminal stages hold no backlog");
+    assert!(
+        sample(&before, r#"afterdesk_backlog{workflow="kpidesk",stage="closed"}"#).is_none(),
+        "terminal stages hold no backlog"
+    );
 
     let [one, two, ..] = november(&app).await;
     let mid = scrape(&app).await;
     assert_eq!(sample(&mid, r#"afterdesk_backlog{workflow="kpidesk",stage="work"}"#).as_deref(), Some("1"), "{mid}");
-    assert_eq!(sample(&mid, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="first_response"}"#).as_deref(), Some("1"));
+    assert_eq!(
+        sample(&mid, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="first_response"}"#).as_deref(),
+        Some("1")
+    );
     assert_eq!(sample(&mid, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="resolution"}"#).as_deref(), Some("0"));
 
     // Reopened tickets are open again; 30 days after the breach it no longer counts.
@@ -270,9 +281,16 @@ async fn metrics_show_the_backlog_by_stage_and_the_breaches_of_the_last_30_days(
     assert_eq!(sample(&reopened, r#"afterdesk_backlog{workflow="kpidesk",stage="work"}"#).as_deref(), Some("3"));
     app.advance(Duration::days(29));
     let later = scrape(&app).await;
-    assert_eq!(sample(&later, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="first_response"}"#).as_deref(), Some("1"), "day 30 counts");
+    assert_eq!(
+        sample(&later, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="first_response"}"#).as_deref(),
+        Some("1"),
+        "day 30 counts"
+    );
     app.advance(Duration::days(1));
     let gone = scrape(&app).await;
-    assert_eq!(sample(&gone, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="first_response"}"#).as_deref(), Some("0"));
+    assert_eq!(
+        sample(&gone, r#"afterdesk_sla_breaches{workflow="kpidesk",clock="first_response"}"#).as_deref(),
+        Some("0")
+    );
     app.stop().await;
 }
