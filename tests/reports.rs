@@ -3,7 +3,8 @@
 //! (several customers, categories, channels, priorities), public and internal replies by
 //! agents, replies by the customer, assignments, transitions, resolve, reopen, close, survey
 //! answers and clock moves with the SLA timers fired run through the real writer into sled;
-//! then `all_report_buckets()` must equal `rebuild::from_events` bucket for bucket. And
+//! then `all_report_buckets()` must equal `rebuild::from_events` bucket for bucket, and the
+//! `/metrics` backlog counted from the indexes must equal the backlog of the open tickets. And
 //! `afterdesk reports rebuild` (the binary) on the stopped desk's data folder finds the same.
 
 mod support;
@@ -17,6 +18,7 @@ use afterdesk::engine::survey::SurveyAnswer;
 use afterdesk::engine::{Actor, Command, CustomerInput, OpenTicket};
 use afterdesk::reports::aggregate::Agg;
 use afterdesk::reports::kpis::sum;
+use afterdesk::reports::query::{backlog, open_ids, open_in_stage};
 use afterdesk::reports::rebuild::from_events;
 use afterdesk::scheduler::Scheduler;
 use proptest::prelude::*;
@@ -220,8 +222,20 @@ proptest! {
         runtime.block_on(play(&desk, &ops));
         let kept = desk.store.all_report_buckets().expect("kept buckets");
         let rebuilt = from_events(&desk.store, &desk.registry).expect("rebuild");
+        // The gauges' backlog from the indexes alone is the backlog from the open tickets.
+        let now = afterdesk::clock::Clock::now(&clock);
+        let listed = backlog(&desk.store, "desk", None, now).expect("backlog").by_stage;
+        let open = open_ids(&desk.store).expect("open ids");
+        let mut indexed = std::collections::BTreeMap::new();
+        for stage in ["intake", "repair", "waiting", "survey"] {
+            let count = open_in_stage(&desk.store, "desk", stage, &open).expect("count");
+            if count > 0 {
+                indexed.insert(stage.to_string(), count);
+            }
+        }
         desk.stop();
         prop_assert_eq!(kept, rebuilt);
+        prop_assert_eq!(indexed, listed);
     }
 }
 

@@ -1,8 +1,9 @@
-//! Gauges for `/metrics`, computed when it is scraped (O(open tickets + buckets of 30 days)),
-//! in the Prometheus text format:
+//! Gauges for `/metrics`, computed when it is scraped, in the Prometheus text format, from
+//! index keys and buckets alone (O(open tickets + tickets in working stages + buckets of 30
+//! days); no ticket is decoded):
 //!
-//! - `afterdesk_backlog{workflow,stage}`: open tickets now, every stage that is not terminal
-//!   listed (0 when empty);
+//! - `afterdesk_backlog{workflow,stage}`: open tickets now in each stage of the current version
+//!   that is not terminal (0 when empty);
 //! - `afterdesk_sla_breaches{workflow,clock}`: SLA breaches of the last 30 days (UTC days,
 //!   today included), counted on the day each clock was breached, every clock the workflow has
 //!   listed (0 when none).
@@ -17,7 +18,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, Utc};
 
 use super::kpis::Filter;
-use super::query::{Query, backlog, buckets};
+use super::query::{Query, buckets, open_ids, open_in_stage};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 
@@ -29,15 +30,13 @@ pub fn render(store: &Store, registry: &Registry, now: DateTime<Utc>) -> Result<
     let today = now.date_naive();
     let mut backlogs: Vec<(String, BTreeMap<String, u64>)> = Vec::new();
     let mut breaches: Vec<(String, BTreeMap<String, i64>)> = Vec::new();
+    let open = open_ids(store)?;
     for workflow in registry.all_current() {
         let definition = &workflow.definition;
-        let mut stages: BTreeMap<String, u64> = definition
-            .stages
-            .iter()
-            .filter(|(_, stage)| !stage.terminal)
-            .map(|(id, _)| (id.get_ref().clone(), 0))
-            .collect();
-        stages.extend(backlog(store, workflow.id(), None, now)?.by_stage);
+        let mut stages: BTreeMap<String, u64> = BTreeMap::new();
+        for (id, _) in definition.stages.iter().filter(|(_, stage)| !stage.terminal) {
+            stages.insert(id.get_ref().clone(), open_in_stage(store, workflow.id(), id.get_ref(), &open)?);
+        }
         backlogs.push((workflow.id().to_string(), stages));
 
         let mut clocks: BTreeMap<String, i64> = BTreeMap::new();
