@@ -169,11 +169,7 @@ fn reading(workflow: &WorkflowFile, tickets: usize, base: &Path) -> Result<(), B
     let dir = tempfile::tempdir_in(base)?;
     let store = Store::open(&StoreConfig::new(dir.path()))?;
     store.replace_report_buckets(&buckets)?;
-    println!(
-        "\n{tickets} tickets: {} buckets, made and stored in {:.1}s",
-        buckets.len(),
-        made.elapsed().as_secs_f64()
-    );
+    println!("\n{tickets} tickets: {} buckets, made and stored in {:.1}s", buckets.len(), made.elapsed().as_secs_f64());
     let today = end.date_naive();
     let year = today - Span::days(365);
     let cases: [(&str, NaiveDate, Filter); 3] = [
@@ -210,7 +206,10 @@ fn request(i: usize) -> OpenTicket {
         workflow: "after-sales".into(),
         subject: format!("Request {i}"),
         category: Some(CATEGORIES[i % 6].into()),
-        customer: CustomerInput { email: Some(format!("customer{}@example.com", i % 5_000)), ..CustomerInput::default() },
+        customer: CustomerInput {
+            email: Some(format!("customer{}@example.com", i % 5_000)),
+            ..CustomerInput::default()
+        },
         ..OpenTicket::default()
     }
 }
@@ -236,8 +235,12 @@ async fn writing(count: usize, skip_reports: bool, base: &Path) -> Result<f64, B
                     .await
                     .map_err(|e| e.to_string())?;
                 let command = Command::Comment { body: "Called the customer back.".into(), public: true };
-                let request =
-                    CommandRequest { ticket: opened.ticket.number, command, actor: admin.clone(), expected_revision: None };
+                let request = CommandRequest {
+                    ticket: opened.ticket.number,
+                    command,
+                    actor: admin.clone(),
+                    expected_revision: None,
+                };
                 writer.command(request).await.map_err(|e| e.to_string())?;
                 i += 64;
             }
@@ -261,8 +264,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if cfg!(debug_assertions) { "debug" } else { "release" }
     );
-    let workflow = afterdesk::workflow::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/after-sales.toml"))
-        .map_err(|problems| format!("the bundled workflow: {} problems", problems.len()))?;
+    let workflow =
+        afterdesk::workflow::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/after-sales.toml"))
+            .map_err(|problems| format!("the bundled workflow: {} problems", problems.len()))?;
     for tickets in sizes {
         reading(&workflow.definition, tickets, &base)?;
     }
@@ -277,8 +281,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         with.push(writing(count, false, &base).await?);
     }
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    println!("  without report figures: {:.0} commands/s (best of {:?})", best(&without), without.iter().map(|r| r.round()).collect::<Vec<_>>());
-    println!("  keeping them:           {:.0} commands/s (best of {:?})", best(&with), with.iter().map(|r| r.round()).collect::<Vec<_>>());
+    println!(
+        "  without report figures: {:.0} commands/s (best of {:?})",
+        best(&without),
+        without.iter().map(|r| r.round()).collect::<Vec<_>>()
+    );
+    println!(
+        "  keeping them:           {:.0} commands/s (best of {:?})",
+        best(&with),
+        with.iter().map(|r| r.round()).collect::<Vec<_>>()
+    );
     println!("  cost: {:.1} % of the throughput", 100.0 * (1.0 - best(&with) / best(&without)));
     Ok(())
 }

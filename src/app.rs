@@ -184,6 +184,11 @@ impl Application {
         self.scheduler.clone()
     }
 
+    /// The scheduled jobs, for tests that run them by hand with a manual clock.
+    pub fn jobs(&self) -> Jobs {
+        self.jobs.clone()
+    }
+
     /// The delivery worker, for tests that send by hand with a manual clock.
     pub fn delivery(&self) -> Delivery {
         self.delivery.clone()

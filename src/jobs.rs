@@ -1,6 +1,6 @@
 //! Scheduled jobs of the workflows (`[jobs.*]`, cron): a daily digest of open and breached
 //! tickets, a follow-up to customers some days after closure, a survey of a sample of closed
-//! tickets.
+//! tickets, a KPI report of the previous month or week to managers with its CSV attached.
 //!
 //! Each job's last run is stored, so a job knows what it missed: at start, a job that came due
 //! while the server was down runs once (`catch_up = true`, the default), never once per missed
@@ -18,13 +18,15 @@ use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
 use crate::clock::Clock;
+use crate::engine::attachment::Attachment;
 use crate::engine::notices::Audience;
 use crate::engine::{Status, Ticket, notices, survey};
 use crate::registry::Registry;
+use crate::reports::kpi_report;
 use crate::store::outbox::{Email, OutboxMessage, Payload};
 use crate::store::{Batch, ListFilter, Store, StoreError, keys};
 use crate::workflow::Workflow;
-use crate::workflow::model::{Job, JobAction};
+use crate::workflow::model::{Job, JobAction, ReportPeriod};
 
 /// Longest the job loop sleeps before looking again.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -221,6 +223,7 @@ impl Jobs {
                     }
                 }
             }
+            JobAction::KpiReport => out.extend(self.kpi_report(workflow, name, job, now)?),
         }
         // Messages of one run share a time: ids in order.
         let mut ids = ulid::Generator::new();
@@ -228,6 +231,50 @@ impl Jobs {
             message.id = keys::next_ulid(&mut ids, now);
         }
         Ok(out)
+    }
+
+    /// The KPI mail of `job`: the previous period's figures to the managers (or `notify`), the
+    /// CSV stored as a blob and attached. None when nobody is to get it.
+    fn kpi_report(
+        &self,
+        workflow: &Workflow,
+        name: &str,
+        job: &Job,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxMessage>, StoreError> {
+        let definition = &workflow.definition;
+        let to = if job.notify.is_empty() {
+            definition.managers()
+        } else {
+            let names: Vec<&str> = job.notify.iter().map(|n| n.get_ref().as_str()).collect();
+            digest_recipients(definition, &names)
+        };
+        if to.is_empty() {
+            tracing::warn!(workflow = workflow.id(), job = name, "KPI report has nobody to send to");
+            return Ok(None);
+        }
+        let period = job.period.as_ref().map_or(ReportPeriod::Month, |p| *p.get_ref());
+        // The period is that of the run's date where the job runs; the buckets are UTC days.
+        let today = now.with_timezone(&timezone(workflow, job)).date_naive();
+        let about = kpi_report::Subject { workflow: workflow.id(), name: &definition.name, job: name, period };
+        let report = kpi_report::build(&self.store, about, today, now)?;
+        // The blob first, then the message that names it (committed with the run).
+        let sha256 = self.store.put_blob(report.csv.as_bytes())?;
+        let file = Attachment {
+            id: Ulid::from_datetime(now.into()),
+            name: report.file_name,
+            content_type: "text/csv; charset=utf-8".into(),
+            size: report.csv.len() as u64,
+            sha256,
+            added_at: now,
+        };
+        let template = job.template.as_ref().map_or("kpi_report", |t| t.get_ref());
+        let mut message =
+            Self::message(template, Audience::Staff, workflow, None, to, report.subject, report.context, now);
+        if let Payload::Email(email) = &mut message.payload {
+            email.attachments.push(file);
+        }
+        Ok(Some(message))
     }
 
     /// Runs jobs as they come due until `stop` is cancelled.

@@ -38,11 +38,19 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     Ok(Json(Health { status: "ok".into(), workflows: state.registry.all_current().len() }))
 }
 
-/// Metrics in the Prometheus text format (no token needed).
+/// Metrics in the Prometheus text format (no token needed): request counters and latencies,
+/// and the backlog and SLA breach gauges of every workflow, read from the store when scraped.
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+    let mut text = state.metrics.render();
+    let (store, registry, now) = (state.store.clone(), state.registry.clone(), state.clock.now());
+    match tokio::task::spawn_blocking(move || crate::reports::gauges::render(&store, &registry, now)).await {
+        Ok(Ok(gauges)) => text.push_str(&gauges),
+        Ok(Err(error)) => tracing::error!(%error, "report gauges could not be read"),
+        Err(error) => tracing::error!(%error, "report gauges task failed"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 /// The caller, as the server sees them.

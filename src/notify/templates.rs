@@ -112,6 +112,8 @@ pub enum Purpose {
     Digest,
     /// The follow-up job.
     FollowUp,
+    /// The KPI report job.
+    KpiReport,
 }
 
 /// Names a template may use that are not values: MiniJinja's global functions.
@@ -132,6 +134,7 @@ impl Purpose {
             Self::Survey => "a survey",
             Self::Digest => "a digest",
             Self::FollowUp => "a follow-up",
+            Self::KpiReport => "a KPI report",
         }
     }
 
@@ -154,6 +157,7 @@ impl Purpose {
             "survey" => Self::Survey,
             "digest" => Self::Digest,
             "follow_up" => Self::FollowUp,
+            "kpi_report" => Self::KpiReport,
             "public_reply" => Self::Reply,
             "ticket_received"
             | "stage_entered_customer"
@@ -218,6 +222,18 @@ impl Purpose {
                 }),
                 json!({}),
             ),
+            Self::KpiReport => (
+                json!({
+                    "workflow": "After-sales", "job": "monthly_kpis", "period": "month", "from": "2026-11-01",
+                    "to": "2026-11-30", "opened": 120, "resolved": 110, "first_response": "3h 20m",
+                    "resolution": "26h 40m", "fcr_rate": "62%", "csat": "84%", "csat_responses": 40, "nps": "+31",
+                    "nps_responses": 38, "sla_breaches": 7, "breach_rate": "3.2%", "reopen_rate": "4.5%",
+                    "repeat_rate": "8.3%", "top_repeats": [{ "category": "warranty", "repeats": 6 }],
+                    "backlog": 23, "backlog_by_stage": { "intake": 9, "repair": 14 },
+                    "csv": "kpi-after-sales-2026-11-01-2026-11-30.csv",
+                }),
+                json!({}),
+            ),
             Self::FollowUp => (
                 json!({
                     "number": "AS-7", "subject": "Washer stops mid-cycle", "customer": "Sam Rahimi",
@@ -229,11 +245,14 @@ impl Purpose {
         sample = merged(merged(sample, &extra), &links);
         if let Some(map) = sample.as_object_mut() {
             // A digest is about no ticket, and customers cannot open the API: no ticket link.
-            if self == Self::Digest || self.audience() == Audience::Customer {
+            if matches!(self, Self::Digest | Self::KpiReport) || self.audience() == Audience::Customer {
                 map.remove("ticket_url");
             }
             if self == Self::Digest {
                 map["default_subject"] = json!("[After-sales] Digest: 12 open, 2 breached");
+            }
+            if self == Self::KpiReport {
+                map["default_subject"] = json!("[After-sales] KPIs 2026-11-01 to 2026-11-30");
             }
         }
         sample

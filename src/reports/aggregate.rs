@@ -146,7 +146,6 @@ impl Summary {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,14 @@
 //! Reading a report from the store: the buckets of a workflow and period that a filter
 //! selects, the figures they add up to, and the backlog of open tickets now.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::aggregate::Agg;
 use super::facts::{BucketKey, Family};
 use super::kpis::{Backlog, Figures, Filter, sum};
+use crate::engine::TicketId;
 use crate::engine::ticket::Status;
 use crate::store::{ListFilter, Store, StoreError};
 
@@ -68,4 +71,20 @@ pub fn backlog(store: &Store, workflow: &str, agent: Option<&str>, now: DateTime
         }
     }
     Ok(Backlog::of(&open, now))
+}
+
+/// Every open ticket's id (status open), from the status index alone: with
+/// [`open_in_stage`], a backlog by stage without reading a ticket.
+pub fn open_ids(store: &Store) -> Result<HashSet<TicketId>, StoreError> {
+    store.indexed_ids("status", Status::Open.as_str()).collect()
+}
+
+/// How many of the `open` tickets are in `stage` of `workflow` (the same count as
+/// [`backlog`]'s `by_stage`, from the indexes alone).
+pub fn open_in_stage(store: &Store, workflow: &str, stage: &str, open: &HashSet<TicketId>) -> Result<u64, StoreError> {
+    let mut count = 0;
+    for id in store.indexed_ids("stage", &format!("{workflow}/{stage}")) {
+        count += u64::from(open.contains(&id?));
+    }
+    Ok(count)
 }

@@ -141,6 +141,18 @@ pub struct Page {
 pub const MAX_SCAN: usize = 20_000;
 
 impl Store {
+    /// The ids of the tickets listed under `value` of index `name` (`status`/`open`,
+    /// `stage`/`workflow/stage`, ...), read from the index keys alone, no snapshot decoded:
+    /// for counting.
+    pub fn indexed_ids(&self, name: &str, value: &str) -> impl Iterator<Item = Result<TicketId, StoreError>> + '_ {
+        self.index.scan_prefix(keys::index_prefix(name, value)).keys().map(|key| {
+            let key = key?;
+            keys::ulid_from(&key[key.len().saturating_sub(16)..])
+                .map(TicketId)
+                .ok_or_else(|| StoreError::Corrupt { what: "index key".into(), reason: "short key".into() })
+        })
+    }
+
     /// A ticket's snapshot.
     pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
         self.tickets.get(keys::ticket(id))?.map(|bytes| decode(&bytes, "ticket")).transpose()

@@ -94,9 +94,11 @@ impl Store {
         self.reports.range(start..end).filter_map(Result::ok).map(|(key, value)| key.len() + value.len()).sum()
     }
 
-    /// Every bucket, in key order (to compare with a rebuild).
+    /// Every bucket, in [`BucketKey`] order, as a rebuild gives them (to compare with one).
+    /// Stored keys sort otherwise within a day: postcard puts a string's length first.
     pub fn all_report_buckets(&self) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
-        self.reports
+        let mut all = self
+            .reports
             .iter()
             .map(|entry| {
                 let (key, value) = entry?;
@@ -106,7 +108,9 @@ impl Store {
                 })?;
                 Ok((bucket, decode(&value)?))
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
     }
 
     /// Replaces every bucket by `buckets` (a rebuild), in one transaction.

@@ -967,6 +967,16 @@ impl<'a> Checker<'a> {
                         "say how long after closure, e.g. `after_closed = \"7d\"`".to_string(),
                     );
                 }
+                JobAction::KpiReport if job.notify.is_empty() && wf.managers().is_empty() => {
+                    self.error(
+                        job.action.span(),
+                        format!(
+                            "the KPI report job `{}` has nobody to send to: no stage has an accountable role with members",
+                            name.get_ref()
+                        ),
+                        "add `notify = [\"service_manager\"]`, or an `accountable` role to a stage".to_string(),
+                    );
+                }
                 JobAction::SurveySample if job.sample.is_none() => {
                     self.error(
                         job.action.span(),
@@ -980,6 +990,11 @@ impl<'a> Checker<'a> {
                 && let Some(after) = &job.after_closed
             {
                 self.warning(after.span(), format!("`after_closed` is only used by follow_up jobs {context}"), None);
+            }
+            if action != JobAction::KpiReport
+                && let Some(period) = &job.period
+            {
+                self.warning(period.span(), format!("`period` is only used by kpi_report jobs {context}"), None);
             }
             if action != JobAction::SurveySample
                 && let Some(sample) = &job.sample
@@ -1034,6 +1049,7 @@ impl<'a> Checker<'a> {
                 JobAction::Digest => Purpose::Digest,
                 JobAction::SurveySample => Purpose::Survey,
                 JobAction::FollowUp => Purpose::FollowUp,
+                JobAction::KpiReport => Purpose::KpiReport,
             };
             references.extend(job.template.iter().map(|t| (t, format!("in job `{}`", name.get_ref()), purpose)));
         }

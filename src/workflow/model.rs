@@ -207,6 +207,22 @@ impl WorkflowFile {
     pub fn timezone(&self) -> chrono_tz::Tz {
         self.default_calendar().map_or(chrono_tz::UTC, |calendar| calendar.timezone.0)
     }
+
+    /// The workflow's managers: members of the roles accountable in any stage, lower-case,
+    /// sorted, each once.
+    pub fn managers(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .stages
+            .values()
+            .filter_map(|stage| stage.raci.accountable.as_ref())
+            .filter_map(|role| self.roles.get(role.get_ref().as_str()))
+            .flatten()
+            .map(|member| member.get_ref().to_lowercase())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 fn unnamed() -> Name {
@@ -713,9 +729,12 @@ pub struct Job {
     /// Time zone of the schedule; defaults to the workflow calendar's, else UTC.
     #[serde(default)]
     pub timezone: Option<Spanned<TimeZone>>,
-    /// Recipients (digest).
+    /// Recipients (digest; a KPI report's, instead of the accountable roles' members).
     #[serde(default)]
     pub notify: Vec<Name>,
+    /// KPI report: the period it covers, the one before the run (default a month).
+    #[serde(default)]
+    pub period: Option<Spanned<ReportPeriod>>,
     /// Follow-up: tickets closed this long ago.
     #[serde(default)]
     pub after_closed: Option<Spanned<Duration>>,
@@ -740,6 +759,19 @@ pub enum JobAction {
     FollowUp,
     /// Survey a sample of recently closed tickets.
     SurveySample,
+    /// Email managers the KPIs of the previous period, with the figures as CSV.
+    KpiReport,
+}
+
+/// The period a KPI report covers: the calendar month or ISO week before the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportPeriod {
+    /// The previous calendar month.
+    #[default]
+    Month,
+    /// The previous week, Monday to Sunday.
+    Week,
 }
 
 /// A Rhai script run on an event; it returns actions.

@@ -39,6 +39,8 @@ pub struct TestApp {
     pub root: tempfile::TempDir,
     /// The server's timer loop; it holds a writer handle, so `stop` drops it first.
     scheduler: Option<afterdesk::scheduler::Scheduler>,
+    /// The server's scheduled jobs, run by hand ([`TestApp::run_jobs`]).
+    jobs: afterdesk::jobs::Jobs,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -70,6 +72,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     assert_ne!(port, 0, "the server is bound to a real port");
     let admin_token = app.initial_admin_token.clone().expect("a fresh database makes an initial admin token");
     let scheduler = Some(app.scheduler());
+    let jobs = app.jobs();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stop.await;
@@ -88,6 +91,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         clock,
         root,
         scheduler,
+        jobs,
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -241,6 +245,12 @@ impl TestApp {
         if let Some(scheduler) = &self.scheduler {
             scheduler.tick().await;
         }
+    }
+
+    /// Runs the scheduled jobs due at the server's (manual) clock now.
+    pub async fn run_jobs(&self) -> afterdesk::jobs::JobRuns {
+        let jobs = self.jobs.clone();
+        tokio::task::spawn_blocking(move || jobs.tick()).await.expect("the jobs task").expect("the jobs ran")
     }
 
     /// When the server's next SLA timer comes due.

@@ -10,6 +10,7 @@ mod errors;
 mod guards;
 mod helpers;
 mod inbound;
+mod kpi_mail;
 mod listing;
 mod mail;
 mod openapi;
