@@ -18,6 +18,7 @@ mod people;
 #[allow(dead_code)]
 mod python;
 mod replies;
+mod reports;
 #[path = "../support/server.rs"]
 #[allow(dead_code)]
 mod server;
