@@ -392,7 +392,8 @@ async fn kpis(
     let range = (q.from.as_deref(), q.to.as_deref());
     let scope = Scope::of(&state, &caller, &headers, q.workflow.as_deref(), range, q.format.as_deref(), Vec::new())?;
     let agent = scope.access.agent_filter(q.agent)?;
-    let filter = Filter { category: q.category, priority: q.priority, channel: q.channel, agent: agent.clone(), team: q.team };
+    let filter =
+        Filter { category: q.category, priority: q.priority, channel: q.channel, agent: agent.clone(), team: q.team };
     let query = scope.query(filter);
     let (store, now) = (state.store.clone(), state.clock.now());
     let backlog_agent = agent.clone();
@@ -608,7 +609,11 @@ async fn channels(
     let items: Vec<ChannelRow> = groups
         .into_iter()
         .filter(|(_, agg)| agg.opened > 0)
-        .map(|(name, agg)| ChannelRow { channel: named(name), tickets_opened: agg.opened, share: ratio(agg.opened, total) })
+        .map(|(name, agg)| ChannelRow {
+            channel: named(name),
+            tickets_opened: agg.opened,
+            share: ratio(agg.opened, total),
+        })
         .collect();
     let report = ChannelReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
     match scope.format {
@@ -662,10 +667,12 @@ async fn trend(
     let range = (q.from.as_deref(), q.to.as_deref());
     let scope = Scope::of(&state, &caller, &headers, q.workflow.as_deref(), range, q.format.as_deref(), problems)?;
     let agent = scope.access.agent_filter(q.agent)?;
-    let filter = Filter { category: q.category, priority: q.priority, channel: q.channel, agent: agent.clone(), team: q.team };
+    let filter =
+        Filter { category: q.category, priority: q.priority, channel: q.channel, agent: agent.clone(), team: q.team };
     let query = scope.query(filter);
     let store = state.store.clone();
-    let groups = blocking(move || Ok(grouped(&buckets(&store, &query)?, |key| period.start(key.day).to_string()))).await?;
+    let groups =
+        blocking(move || Ok(grouped(&buckets(&store, &query)?, |key| period.start(key.day).to_string()))).await?;
     let mut items = Vec::new();
     let mut start = period.start(scope.from);
     while start <= scope.to {

@@ -90,7 +90,7 @@ async fn reply(user: &User, ticket: &str) {
 /// | HD-1   | alice    | repair   | high     | phone   | maryam | reply +10m, resolved +30m, survey 5/10/6 |
 /// | HD-2   | bob      | billing  | normal   | email   | omid   | replies +20m, +40m, resolved +60m, survey 2/6/3, reopened +90m, resolved +100m |
 /// | HD-3   | carol    | repair   | normal   | email   | maryam | first response breached at +60m, reply +70m; open |
-/// | HD-4   | alice    | repair   | normal   | email   | —      | opened +110m, a repeat of HD-1; open |
+/// | HD-4   | alice    | repair   | normal   | email   | —      | opened +110m, a repeat of HD-1; first response breached at +170m; open |
 /// | HD-5   | bob      | billing  | normal   | phone   | omid   | opened T0+24h (Tuesday), a repeat of HD-2; reply +5m, resolved +15m |
 ///
 /// Now is T0 + 24h 20m.
@@ -140,7 +140,12 @@ async fn history() -> History {
     let links = admin.ticket(&t4).await["links"].to_string();
     assert!(links.contains("repeat_of"), "HD-4 repeats HD-1: {links}");
 
-    app.advance(minutes(24 * 60 - 110)); // Tuesday, T0 + 24h
+    app.advance(minutes(61)); // +171m: nobody answered HD-4
+    app.fire_timers().await;
+    let breached = admin.ticket(&t4).await;
+    assert!(breached["slas"]["first_response"]["breached_at"].is_string(), "{breached:#}");
+
+    app.advance(minutes(24 * 60 - 171)); // Tuesday, T0 + 24h
     let t5 = open(&app, "bob@customer.test", "billing", "normal", "phone").await;
     admin.command(&t5, "assign", json!({ "assignee": OMID })).await;
     app.advance(minutes(5));
@@ -177,11 +182,15 @@ async fn every_kpi_of_a_hand_built_history_is_exact() {
     let History { app, .. } = history().await;
     let admin = app.admin();
     let k = get(&admin, &format!("/v1/reports/kpis?{RANGE}")).await;
-    assert_eq!((&k["workflow"], &k["from"], &k["to"], &k["agent"]), (&json!("desk"), &json!("2026-11-23"), &json!("2026-11-24"), &Value::Null));
+    assert_eq!(
+        (&k["workflow"], &k["from"], &k["to"], &k["agent"]),
+        (&json!("desk"), &json!("2026-11-23"), &json!("2026-11-24"), &Value::Null)
+    );
     assert_eq!(k["tickets_opened"], 5);
     assert_eq!(k["tickets_resolved"], 3);
-    // First responses: HD-5 300, HD-1 600, HD-2 1200, HD-3 4200 s; HD-3's clock breached.
-    assert_eq!(k["first_response"], same_timing(4, Some(1575.0), Some(600), Some(4200), Some(0.75)), "{k:#}");
+    // First responses: HD-5 300, HD-1 600, HD-2 1200, HD-3 4200 s; HD-3's clock breached, and
+    // HD-4's (never answered).
+    assert_eq!(k["first_response"], same_timing(4, Some(1575.0), Some(600), Some(4200), Some(0.6)), "{k:#}");
     // Resolutions: HD-5 900, HD-1 1800, HD-2 6000 s (opening to its last resolution). The
     // business time of HD-2 is that of its resolution clock, restarted when it was reopened:
     // 600 s from +90m to +100m.
@@ -199,11 +208,11 @@ async fn every_kpi_of_a_hand_built_history_is_exact() {
     assert_eq!(
         k["sla"],
         json!({
-            "first_response": { "met": 3, "breached": 1, "breach_rate": 0.25 },
+            "first_response": { "met": 3, "breached": 2, "breach_rate": 0.4 },
             "resolution": { "met": 3, "breached": 0, "breach_rate": 0.0 },
         })
     );
-    assert_eq!(k["sla_breaches"], 1);
+    assert_eq!(k["sla_breaches"], 2);
     assert_eq!((&k["reopened"], &k["reopen_rate"]), (&json!(1), &json!(1.0 / 3.0)));
     assert_eq!((&k["repeats"], &k["repeat_rate"]), (&json!(2), &json!(0.4)));
     // Open now: HD-3 (24h 20m old, maryam) and HD-4 (22h 30m, nobody).
@@ -220,7 +229,10 @@ async fn every_kpi_of_a_hand_built_history_is_exact() {
 
     // Each day counts what happened on it.
     let monday = get(&admin, "/v1/reports/kpis?workflow=desk&from=2026-11-23&to=2026-11-23").await;
-    assert_eq!((&monday["tickets_opened"], &monday["tickets_resolved"], &monday["repeats"]), (&json!(4), &json!(2), &json!(1)));
+    assert_eq!(
+        (&monday["tickets_opened"], &monday["tickets_resolved"], &monday["repeats"]),
+        (&json!(4), &json!(2), &json!(1))
+    );
     assert_eq!(monday["first_response"]["median_secs"], 1200);
     let tuesday = get(&admin, "/v1/reports/kpis?workflow=desk&from=2026-11-24&to=2026-11-24").await;
     assert_eq!(tuesday["resolution"], same_timing(1, Some(900.0), Some(900), Some(900), Some(1.0)));
@@ -235,7 +247,10 @@ async fn every_kpi_of_a_hand_built_history_is_exact() {
     let phone = get(&admin, &format!("/v1/reports/kpis?{RANGE}&channel=phone")).await;
     assert_eq!((&phone["tickets_opened"], &phone["first_contact_resolution_rate"]), (&json!(2), &json!(1.0)));
     let omid = get(&admin, &format!("/v1/reports/kpis?{RANGE}&agent={OMID}")).await;
-    assert_eq!((&omid["agent"], &omid["tickets_resolved"], &omid["reopen_rate"]), (&json!(OMID), &json!(2), &json!(0.5)));
+    assert_eq!(
+        (&omid["agent"], &omid["tickets_resolved"], &omid["reopen_rate"]),
+        (&json!(OMID), &json!(2), &json!(0.5))
+    );
     assert_eq!(omid["backlog"]["open"], 0, "the backlog follows the agent filter");
     let team = get(&admin, &format!("/v1/reports/kpis?{RANGE}&team=agent")).await;
     assert_eq!(team["tickets_opened"], 5, "every ticket is routed to the agent role");
@@ -255,10 +270,10 @@ async fn agents_categories_channels_and_trends_break_the_figures_down() {
         json!([
             {
                 "agent": null, "tickets_opened": 1, "tickets_resolved": 0,
-                "first_response": none(None), "resolution": none(None),
+                "first_response": none(Some(0.0)), "resolution": none(None),
                 "first_contact_resolution_rate": null,
                 "csat": { "responses": 0, "satisfied_rate": null, "mean": null },
-                "sla_met": 0, "sla_breached": 0, "sla_met_rate": null, "open_workload": 1,
+                "sla_met": 0, "sla_breached": 1, "sla_met_rate": 0.0, "open_workload": 1,
             },
             {
                 "agent": MARYAM, "tickets_opened": 2, "tickets_resolved": 1,
@@ -296,7 +311,7 @@ async fn agents_categories_channels_and_trends_break_the_figures_down() {
             {
                 "category": "repair", "tickets_opened": 3, "tickets_resolved": 1,
                 "csat": { "responses": 1, "satisfied_rate": 1.0, "mean": 5.0 },
-                "sla_met": 2, "sla_breached": 1, "sla_breach_rate": 1.0 / 3.0,
+                "sla_met": 2, "sla_breached": 2, "sla_breach_rate": 0.5,
                 "repeats": 1, "repeat_rate": 1.0 / 3.0, "reopen_rate": 0.0,
             },
         ]),
@@ -322,12 +337,19 @@ async fn agents_categories_channels_and_trends_break_the_figures_down() {
     assert_eq!(periods, [&json!("2026-11-23"), &json!("2026-11-24")]);
     let pick = |row: &Value| {
         json!([
-            row["tickets_opened"], row["tickets_resolved"], row["first_response"]["count"],
-            row["resolution"]["mean_secs"], row["first_contact_resolutions"], row["surveys"]["sent"],
-            row["csat"]["responses"], row["sla_breaches"], row["reopened"], row["repeats"],
+            row["tickets_opened"],
+            row["tickets_resolved"],
+            row["first_response"]["count"],
+            row["resolution"]["mean_secs"],
+            row["first_contact_resolutions"],
+            row["surveys"]["sent"],
+            row["csat"]["responses"],
+            row["sla_breaches"],
+            row["reopened"],
+            row["repeats"],
         ])
     };
-    assert_eq!(pick(&rows[0]), json!([4, 2, 3, 3900.0, 1, 2, 2, 1, 1, 1]));
+    assert_eq!(pick(&rows[0]), json!([4, 2, 3, 3900.0, 1, 2, 2, 2, 1, 1]));
     assert_eq!(pick(&rows[1]), json!([1, 1, 1, 900.0, 1, 1, 0, 0, 0, 1]));
     let kpis = get(&admin, &format!("/v1/reports/kpis?{RANGE}")).await;
     let weekly = get(&admin, &format!("/v1/reports/trend?{RANGE}&bucket=week")).await;
@@ -378,14 +400,14 @@ async fn every_report_is_also_csv() {
         ("first_response_mean_secs", "1575"),
         ("first_response_median_secs", "600"),
         ("first_response_p90_secs", "4200"),
-        ("first_response_met_rate", "0.75"),
+        ("first_response_met_rate", "0.6"),
         ("resolution_business_median_secs", "900"),
         ("first_contact_resolution_rate", &(2.0_f64 / 3.0).to_string()),
         ("csat_satisfied_rate", "0.5"),
         ("nps_score", "0"),
         ("ces_mean", "4.5"),
         ("surveys_sent", "3"),
-        ("sla_first_response_breached", "1"),
+        ("sla_first_response_breached", "2"),
         ("sla_resolution_breach_rate", "0"),
         ("repeat_rate", "0.4"),
         ("backlog_open", "2"),
@@ -422,10 +444,16 @@ async fn every_report_is_also_csv() {
     assert_eq!(days, [("2026-11-23", "4"), ("2026-11-24", "1")]);
 
     // An empty table still names its columns.
-    let empty = admin.get("/v1/reports/agents?workflow=desk&from=2026-01-01&to=2026-01-02&format=csv").await;
-    let text = empty.text().await.expect("body");
-    assert!(text.starts_with("agent,tickets_opened,tickets_resolved,first_response_count,"), "{text}");
-    assert_eq!(text.lines().count(), 1, "{text}");
+    let empty = admin.get("/v1/reports/channels?workflow=desk&from=2026-01-01&to=2026-01-02&format=csv").await;
+    assert_eq!(empty.text().await.expect("body"), "channel,tickets_opened,share\r\n");
+    // Agents with open work now have a row whatever the range.
+    let quiet =
+        csv_rows(admin.get("/v1/reports/agents?workflow=desk&from=2026-01-01&to=2026-01-02&format=csv").await).await;
+    let workload: Vec<(&str, &str, &str)> = quiet
+        .iter()
+        .map(|r| (r["agent"].as_str(), r["tickets_opened"].as_str(), r["open_workload"].as_str()))
+        .collect();
+    assert_eq!(workload, [("", "0", "1"), (MARYAM, "0", "1")]);
     app.stop().await;
 }
 

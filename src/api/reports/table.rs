@@ -96,7 +96,9 @@ impl Row {
     /// SLA clock's met rate.
     pub fn timing(&mut self, name: &str, t: &Timing) -> &mut Self {
         let wall = Summary { count: t.count, mean_secs: t.mean_secs, median_secs: t.median_secs, p90_secs: t.p90_secs };
-        self.summary(name, &wall).summary(&format!("{name}_business"), &t.business).put(format!("{name}_met_rate"), t.met_rate)
+        self.summary(name, &wall)
+            .summary(&format!("{name}_business"), &t.business)
+            .put(format!("{name}_met_rate"), t.met_rate)
     }
 
     /// Adds every figure, with a column triple per SLA clock of `clocks` (those the workflow
@@ -148,9 +150,11 @@ impl Row {
 pub fn csv(template: &Row, rows: &[Row]) -> Result<Response, ApiError> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let write = |writer: &mut csv::Writer<Vec<u8>>, cells: Vec<&str>| writer.write_record(cells);
-    write(&mut writer, template.0.iter().map(|(name, _)| name.as_str()).collect()).map_err(|e| ApiError::internal(&e))?;
+    write(&mut writer, template.0.iter().map(|(name, _)| name.as_str()).collect())
+        .map_err(|e| ApiError::internal(&e))?;
     for row in rows {
-        write(&mut writer, row.0.iter().map(|(_, value)| value.as_str()).collect()).map_err(|e| ApiError::internal(&e))?;
+        write(&mut writer, row.0.iter().map(|(_, value)| value.as_str()).collect())
+            .map_err(|e| ApiError::internal(&e))?;
     }
     let body = writer.into_inner().map_err(|e| ApiError::internal(&e))?;
     let mut response = body.into_response();
