@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::aggregate::{Agg, SlaTally};
+use super::aggregate::Agg;
 use crate::engine::event::Relation;
 use crate::engine::ticket::Ticket;
 use crate::workflow::model::WorkflowFile;
@@ -104,11 +104,11 @@ pub fn contribution(workflow: &WorkflowFile, ticket: &Ticket) -> BTreeMap<Bucket
 
     for (name, clock) in &ticket.slas {
         if let Some(at) = clock.breached_at {
-            out.entry(key(at)).or_default().sla.entry(name.clone()).or_insert_with(SlaTally::default).breached = 1;
+            out.entry(key(at)).or_default().sla.entry(name.clone()).or_default().breached = 1;
         } else if clock.met == Some(true)
             && let Some(at) = clock.stopped_at
         {
-            out.entry(key(at)).or_default().sla.entry(name.clone()).or_insert_with(SlaTally::default).met = 1;
+            out.entry(key(at)).or_default().sla.entry(name.clone()).or_default().met = 1;
         }
     }
     out
