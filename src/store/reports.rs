@@ -81,9 +81,11 @@ impl Store {
         })
     }
 
-    /// Every bucket, in key order (to compare with a rebuild).
+    /// Every bucket, ordered by [`BucketKey`] (to compare with a rebuild; the stored order
+    /// differs, its strings being length-prefixed).
     pub fn all_report_buckets(&self) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
-        self.reports
+        let mut all = self
+            .reports
             .iter()
             .map(|entry| {
                 let (key, value) = entry?;
@@ -93,7 +95,9 @@ impl Store {
                 })?;
                 Ok((bucket, decode(&value)?))
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
     }
 
     /// Replaces every bucket by `buckets` (a rebuild), in one transaction.
