@@ -1,5 +1,5 @@
-//! `/v1/reports`: a workflow's KPIs over a range of days, per agent, per category, per
-//! channel and as a trend, read from the aggregates the writer keeps (so a report costs the
+//! `/v1/reports`: a workflow's KPIs over a range of days, per agent, per team, per category,
+//! per channel and as a trend, read from the aggregates the writer keeps (so a report costs the
 //! buckets it reads, not the tickets), each as JSON or CSV ([`table`]). Who reads how much is
 //! decided in [`access`]; the definitions are those of [`crate::reports::kpis`].
 //!
@@ -38,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(kpis))
         .routes(routes!(agents))
+        .routes(routes!(teams))
         .routes(routes!(categories))
         .routes(routes!(channels))
         .routes(routes!(trend))
@@ -131,11 +132,9 @@ pub struct KpiReport {
     pub backlog: Backlog,
 }
 
-/// One agent's figures.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AgentRow {
-    /// The agent (the assignee credited); `null`: tickets nobody was assigned.
-    pub agent: Option<String>,
+/// How a group of tickets (an agent's, a team's) did.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Performance {
     /// Tickets opened.
     pub tickets_opened: i64,
     /// Tickets resolved.
@@ -154,8 +153,72 @@ pub struct AgentRow {
     pub sla_breached: i64,
     /// Met / (met + breached).
     pub sla_met_rate: Option<f64>,
+}
+
+impl Performance {
+    fn of(agg: &Agg) -> Self {
+        let f = Figures::of(agg);
+        let (met, breached) = sla_totals(&f);
+        Self {
+            tickets_opened: f.tickets_opened,
+            tickets_resolved: f.tickets_resolved,
+            first_response: f.first_response,
+            resolution: f.resolution,
+            first_contact_resolution_rate: f.first_contact_resolution_rate,
+            csat: f.csat,
+            sla_met: met,
+            sla_breached: breached,
+            sla_met_rate: ratio(met, met + breached),
+        }
+    }
+
+    /// Its CSV columns.
+    fn columns(&self, row: &mut Row) {
+        row.put("tickets_opened", self.tickets_opened).put("tickets_resolved", self.tickets_resolved);
+        row.timing("first_response", &self.first_response).timing("resolution", &self.resolution);
+        row.put("first_contact_resolution_rate", self.first_contact_resolution_rate)
+            .put("csat_responses", self.csat.responses)
+            .put("csat_satisfied_rate", self.csat.satisfied_rate)
+            .put("csat_mean", self.csat.mean)
+            .put("sla_met", self.sla_met)
+            .put("sla_breached", self.sla_breached)
+            .put("sla_met_rate", self.sla_met_rate);
+    }
+}
+
+/// One agent's figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentRow {
+    /// The agent (the assignee credited); `null`: tickets nobody was assigned.
+    pub agent: Option<String>,
+    /// How their tickets did.
+    #[serde(flatten)]
+    pub performance: Performance,
     /// Open tickets assigned now.
     pub open_workload: u64,
+}
+
+/// One team's figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamRow {
+    /// The team (the role tickets are worked in); `null`: tickets routed to no role.
+    pub team: Option<String>,
+    /// How its tickets did.
+    #[serde(flatten)]
+    pub performance: Performance,
+}
+
+/// Per team, by role id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamReport {
+    /// Workflow id.
+    pub workflow: String,
+    /// First day (UTC).
+    pub from: NaiveDate,
+    /// Last day, included (UTC).
+    pub to: NaiveDate,
+    /// One row per team with figures in the range.
+    pub items: Vec<TeamRow>,
 }
 
 /// Per agent, by agent id (unassigned first).
@@ -449,22 +512,10 @@ async fn agents(
     names.dedup();
     let items = names
         .into_iter()
-        .map(|name| {
-            let f = Figures::of(groups.get(name).unwrap_or(&Agg::default()));
-            let (met, breached) = sla_totals(&f);
-            AgentRow {
-                agent: named(name.clone()),
-                tickets_opened: f.tickets_opened,
-                tickets_resolved: f.tickets_resolved,
-                first_response: f.first_response,
-                resolution: f.resolution,
-                first_contact_resolution_rate: f.first_contact_resolution_rate,
-                csat: f.csat,
-                sla_met: met,
-                sla_breached: breached,
-                sla_met_rate: ratio(met, met + breached),
-                open_workload: backlog.by_agent.get(name).copied().unwrap_or(0),
-            }
+        .map(|name| AgentRow {
+            agent: named(name.clone()),
+            performance: Performance::of(groups.get(name).unwrap_or(&Agg::default())),
+            open_workload: backlog.by_agent.get(name).copied().unwrap_or(0),
         })
         .collect();
     let report = AgentReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
@@ -473,39 +524,51 @@ async fn agents(
         Format::Csv => {
             let row = |r: &AgentRow| {
                 let mut row = Row::default();
-                row.put("agent", &r.agent).put("tickets_opened", r.tickets_opened);
-                row.put("tickets_resolved", r.tickets_resolved);
-                row.timing("first_response", &r.first_response).timing("resolution", &r.resolution);
-                row.put("first_contact_resolution_rate", r.first_contact_resolution_rate)
-                    .put("csat_responses", r.csat.responses)
-                    .put("csat_satisfied_rate", r.csat.satisfied_rate)
-                    .put("csat_mean", r.csat.mean)
-                    .put("sla_met", r.sla_met)
-                    .put("sla_breached", r.sla_breached)
-                    .put("sla_met_rate", r.sla_met_rate)
-                    .put("open_workload", r.open_workload);
+                row.put("agent", &r.agent);
+                r.performance.columns(&mut row);
+                row.put("open_workload", r.open_workload);
                 row
             };
-            let template = row(&agent_row_template());
-            table::csv(&template, &report.items.iter().map(row).collect::<Vec<_>>())
+            let template = AgentRow { agent: None, performance: Performance::default(), open_workload: 0 };
+            table::csv(&row(&template), &report.items.iter().map(row).collect::<Vec<_>>())
         }
     }
 }
 
-fn agent_row_template() -> AgentRow {
-    let f = Figures::default();
-    AgentRow {
-        agent: None,
-        tickets_opened: 0,
-        tickets_resolved: 0,
-        first_response: f.first_response,
-        resolution: f.resolution,
-        first_contact_resolution_rate: None,
-        csat: f.csat,
-        sla_met: 0,
-        sla_breached: 0,
-        sla_met_rate: None,
-        open_workload: 0,
+/// Per team (the role tickets are worked in): the same figures as per agent, for "% met per
+/// team". An agent who is not a manager sees the teams of their own tickets.
+#[utoipa::path(get, path = "/v1/reports/teams", tag = "reports", params(RangeQuery),
+    responses((status = 200, description = "The report (JSON, or CSV when asked)",
+               content((TeamReport = "application/json"), (String = "text/csv"))),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn teams(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> Result<Response, ApiError> {
+    let range = (q.from.as_deref(), q.to.as_deref());
+    let scope = Scope::of(&state, &caller, &headers, q.workflow.as_deref(), range, q.format.as_deref(), Vec::new())?;
+    let groups = grouped_by(&state, &scope, |key| key.team.clone()).await?;
+    let items = groups
+        .into_iter()
+        .map(|(name, agg)| TeamRow { team: named(name), performance: Performance::of(&agg) })
+        .collect();
+    let report = TeamReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
+    match scope.format {
+        Format::Json => Ok(Json(report).into_response()),
+        Format::Csv => {
+            let row = |r: &TeamRow| {
+                let mut row = Row::default();
+                row.put("team", &r.team);
+                r.performance.columns(&mut row);
+                row
+            };
+            let template = TeamRow { team: None, performance: Performance::default() };
+            table::csv(&row(&template), &report.items.iter().map(row).collect::<Vec<_>>())
+        }
     }
 }
 

@@ -311,6 +311,21 @@ async fn agents_categories_channels_and_trends_break_the_figures_down() {
         "{agents:#}"
     );
 
+    // Every ticket is routed to the `agent` role: one team, the whole workflow's figures.
+    let teams = get(&admin, &format!("/v1/reports/teams?{RANGE}")).await;
+    let kpis = get(&admin, &format!("/v1/reports/kpis?{RANGE}")).await;
+    assert_eq!(teams["items"].as_array().map(Vec::len), Some(1), "{teams:#}");
+    let team = &teams["items"][0];
+    assert_eq!(
+        (&team["team"], &team["tickets_opened"], &team["tickets_resolved"]),
+        (&json!("agent"), &json!(5), &json!(3))
+    );
+    assert_eq!(
+        (&team["first_response"], &team["resolution"], &team["csat"]),
+        (&kpis["first_response"], &kpis["resolution"], &kpis["csat"])
+    );
+    assert_eq!((&team["sla_met"], &team["sla_breached"], &team["sla_met_rate"]), (&json!(6), &json!(2), &json!(0.75)));
+
     let categories = get(&admin, &format!("/v1/reports/categories?{RANGE}")).await;
     assert_eq!(
         categories["items"],
@@ -364,7 +379,6 @@ async fn agents_categories_channels_and_trends_break_the_figures_down() {
     };
     assert_eq!(pick(&rows[0]), json!([4, 2, 3, 3900.0, 1, 2, 2, 2, 1, 1]));
     assert_eq!(pick(&rows[1]), json!([1, 1, 1, 900.0, 1, 1, 0, 0, 0, 1]));
-    let kpis = get(&admin, &format!("/v1/reports/kpis?{RANGE}")).await;
     let weekly = get(&admin, &format!("/v1/reports/trend?{RANGE}&bucket=week")).await;
     assert_eq!(weekly["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(weekly["items"][0]["period"], "2026-11-23", "ISO weeks are named by their Monday");
@@ -450,6 +464,12 @@ async fn every_report_is_also_csv() {
     let order: Vec<(&str, &str)> =
         categories.iter().map(|r| (r["category"].as_str(), r["csat_satisfied_rate"].as_str())).collect();
     assert_eq!(order, [("billing", "0"), ("repair", "1")]);
+    let teams = csv_rows(admin.get(&format!("/v1/reports/teams?{RANGE}&format=csv")).await).await;
+    let team: Vec<(&str, &str, &str)> = teams
+        .iter()
+        .map(|r| (r["team"].as_str(), r["resolution_p90_secs"].as_str(), r["sla_met_rate"].as_str()))
+        .collect();
+    assert_eq!(team, [("agent", "6000", "0.75")]);
     let channels = csv_rows(admin.get(&format!("/v1/reports/channels?{RANGE}&format=csv")).await).await;
     assert_eq!(channels.iter().map(|r| r["share"].as_str()).collect::<Vec<_>>(), ["0.6", "0.4"]);
     let trend = csv_rows(admin.get(&format!("/v1/reports/trend?{RANGE}&format=csv")).await).await;
@@ -508,7 +528,7 @@ async fn managers_read_everything_and_agents_their_own_row() {
 
     // Somebody without a role in the workflow, and nobody at all.
     let mallory = app.agent("mallory@example.com").await;
-    for path in ["kpis", "agents", "categories", "channels", "trend"] {
+    for path in ["kpis", "agents", "teams", "categories", "channels", "trend"] {
         let refused = mallory.get(&format!("/v1/reports/{path}?{RANGE}")).await;
         let problem = expect_problem(refused, StatusCode::FORBIDDEN, "forbidden").await;
         assert!(problem["detail"].as_str().is_some_and(|d| d.contains("no role")), "{problem}");
