@@ -1,12 +1,14 @@
 //! `/v1/reports`: a workflow's KPIs over a range of days, per agent, per team, per category,
 //! per channel and as a trend, read from the aggregates the writer keeps (so a report costs the
-//! buckets it reads, not the tickets), each as JSON or CSV ([`table`]). Who reads how much is
-//! decided in [`access`]; the definitions are those of [`crate::reports::kpis`].
+//! buckets it reads, not the tickets), each as JSON ([`answers`]) or CSV ([`table`]). Who
+//! reads how much is decided in [`access`]; the definitions are those of
+//! [`crate::reports::kpis`].
 //!
 //! Days are UTC days, `from` and `to` both included (default: the 30 days up to today by the
 //! server's clock). The backlog is always "now".
 
 pub mod access;
+pub mod answers;
 pub mod table;
 
 use std::sync::Arc;
@@ -16,8 +18,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,10 +29,14 @@ use super::problem::{ApiError, Problem};
 use crate::engine::FieldProblem;
 use crate::reports::aggregate::Agg;
 use crate::reports::facts::BucketKey;
-use crate::reports::kpis::{Backlog, Csat, Figures, Filter, Period, Timing, grouped};
+use crate::reports::kpis::{Csat, Figures, Filter, Period, grouped};
 use crate::reports::query::{Query, backlog, buckets};
 use crate::workflow::load::Workflow;
 use access::Access;
+use answers::{
+    AgentReport, AgentRow, CategoryReport, CategoryRow, ChannelReport, ChannelRow, KpiReport, Performance, TeamReport,
+    TeamRow, TrendReport, TrendRow, ratio, sla_totals,
+};
 use table::{Format, Row};
 
 /// The routes of this module.
@@ -112,216 +118,6 @@ pub struct TrendQuery {
     team: Option<String>,
     /// `json` (default) or `csv` (or send `Accept: text/csv`).
     format: Option<String>,
-}
-
-/// A workflow's figures over a range of days, and its backlog now.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KpiReport {
-    /// Workflow id.
-    pub workflow: String,
-    /// First day (UTC).
-    pub from: NaiveDate,
-    /// Last day, included (UTC).
-    pub to: NaiveDate,
-    /// The agent the figures are limited to (asked for, or the caller's own).
-    pub agent: Option<String>,
-    /// Every KPI.
-    #[serde(flatten)]
-    pub figures: Figures,
-    /// Open tickets now (of that agent only, when limited to one).
-    pub backlog: Backlog,
-}
-
-/// How a group of tickets (an agent's, a team's) did.
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct Performance {
-    /// Tickets opened.
-    pub tickets_opened: i64,
-    /// Tickets resolved.
-    pub tickets_resolved: i64,
-    /// Time to first response.
-    pub first_response: Timing,
-    /// Time to resolution.
-    pub resolution: Timing,
-    /// First-contact resolutions / tickets resolved.
-    pub first_contact_resolution_rate: Option<f64>,
-    /// CSAT.
-    pub csat: Csat,
-    /// SLA clocks met (every clock).
-    pub sla_met: i64,
-    /// SLA clocks breached (every clock).
-    pub sla_breached: i64,
-    /// Met / (met + breached).
-    pub sla_met_rate: Option<f64>,
-}
-
-impl Performance {
-    fn of(agg: &Agg) -> Self {
-        let f = Figures::of(agg);
-        let (met, breached) = sla_totals(&f);
-        Self {
-            tickets_opened: f.tickets_opened,
-            tickets_resolved: f.tickets_resolved,
-            first_response: f.first_response,
-            resolution: f.resolution,
-            first_contact_resolution_rate: f.first_contact_resolution_rate,
-            csat: f.csat,
-            sla_met: met,
-            sla_breached: breached,
-            sla_met_rate: ratio(met, met + breached),
-        }
-    }
-
-    /// Its CSV columns.
-    fn columns(&self, row: &mut Row) {
-        row.put("tickets_opened", self.tickets_opened).put("tickets_resolved", self.tickets_resolved);
-        row.timing("first_response", &self.first_response).timing("resolution", &self.resolution);
-        row.put("first_contact_resolution_rate", self.first_contact_resolution_rate)
-            .put("csat_responses", self.csat.responses)
-            .put("csat_satisfied_rate", self.csat.satisfied_rate)
-            .put("csat_mean", self.csat.mean)
-            .put("sla_met", self.sla_met)
-            .put("sla_breached", self.sla_breached)
-            .put("sla_met_rate", self.sla_met_rate);
-    }
-}
-
-/// One agent's figures.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AgentRow {
-    /// The agent (the assignee credited); `null`: tickets nobody was assigned.
-    pub agent: Option<String>,
-    /// How their tickets did.
-    #[serde(flatten)]
-    pub performance: Performance,
-    /// Open tickets assigned now.
-    pub open_workload: u64,
-}
-
-/// One team's figures.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TeamRow {
-    /// The team (the role tickets are worked in); `null`: tickets routed to no role.
-    pub team: Option<String>,
-    /// How its tickets did.
-    #[serde(flatten)]
-    pub performance: Performance,
-}
-
-/// Per team, by role id.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TeamReport {
-    /// Workflow id.
-    pub workflow: String,
-    /// First day (UTC).
-    pub from: NaiveDate,
-    /// Last day, included (UTC).
-    pub to: NaiveDate,
-    /// One row per team with figures in the range.
-    pub items: Vec<TeamRow>,
-}
-
-/// Per agent, by agent id (unassigned first).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AgentReport {
-    /// Workflow id.
-    pub workflow: String,
-    /// First day (UTC).
-    pub from: NaiveDate,
-    /// Last day, included (UTC).
-    pub to: NaiveDate,
-    /// One row per agent with figures in the range or open work now.
-    pub items: Vec<AgentRow>,
-}
-
-/// One category's figures.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CategoryRow {
-    /// The category; `null`: tickets without one.
-    pub category: Option<String>,
-    /// Tickets opened (the volume).
-    pub tickets_opened: i64,
-    /// Tickets resolved.
-    pub tickets_resolved: i64,
-    /// CSAT.
-    pub csat: Csat,
-    /// SLA clocks met (every clock).
-    pub sla_met: i64,
-    /// SLA clocks breached (every clock).
-    pub sla_breached: i64,
-    /// Breached / (met + breached).
-    pub sla_breach_rate: Option<f64>,
-    /// Repeat requests opened.
-    pub repeats: i64,
-    /// Repeats / opened.
-    pub repeat_rate: Option<f64>,
-    /// Reopened / resolved.
-    pub reopen_rate: Option<f64>,
-}
-
-/// Per category, least happy first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CategoryReport {
-    /// Workflow id.
-    pub workflow: String,
-    /// First day (UTC).
-    pub from: NaiveDate,
-    /// Last day, included (UTC).
-    pub to: NaiveDate,
-    /// By CSAT satisfied rate, lowest first; categories without answers last; then by name.
-    pub items: Vec<CategoryRow>,
-}
-
-/// One intake channel's share.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelRow {
-    /// The channel; `null`: tickets without one.
-    pub channel: Option<String>,
-    /// Tickets opened.
-    pub tickets_opened: i64,
-    /// Of all tickets opened in the range.
-    pub share: Option<f64>,
-}
-
-/// The channel mix.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelReport {
-    /// Workflow id.
-    pub workflow: String,
-    /// First day (UTC).
-    pub from: NaiveDate,
-    /// Last day, included (UTC).
-    pub to: NaiveDate,
-    /// By channel id (none first).
-    pub items: Vec<ChannelRow>,
-}
-
-/// One period's figures.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TrendRow {
-    /// The period's first day (a Monday for weeks, the 1st for months); the first and last
-    /// periods count only the days of the range.
-    pub period: NaiveDate,
-    /// Every KPI of the period.
-    #[serde(flatten)]
-    pub figures: Figures,
-}
-
-/// A trend: one row per period of the range, empty periods included.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TrendReport {
-    /// Workflow id.
-    pub workflow: String,
-    /// First day (UTC).
-    pub from: NaiveDate,
-    /// Last day, included (UTC).
-    pub to: NaiveDate,
-    /// `day`, `week` or `month`.
-    pub bucket: String,
-    /// The agent the figures are limited to.
-    pub agent: Option<String>,
-    /// Oldest period first.
-    pub items: Vec<TrendRow>,
 }
 
 /// What every report request settles first: the workflow, the caller's access, the days and
@@ -426,15 +222,6 @@ async fn blocking<T: Send + 'static>(
 /// `""` (none) as `null`.
 fn named(name: String) -> Option<String> {
     (!name.is_empty()).then_some(name)
-}
-
-fn sla_totals(f: &Figures) -> (i64, i64) {
-    f.sla.values().fold((0, 0), |(met, breached), s| (met + s.met, breached + s.breached))
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn ratio(part: i64, whole: i64) -> Option<f64> {
-    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 /// A workflow's KPIs over a range of days (filtered by category, priority, channel, agent or
