@@ -11,6 +11,7 @@
 //! - [`system`]: health, metrics, who am I;
 //! - [`tokens`]: make, list and revoke API tokens;
 //! - [`inbound`]: the mail received, and what became of it;
+//! - [`reports`]: KPIs per workflow, agent, category, channel and period (JSON or CSV);
 //! - [`scope`]: which tickets and customers a caller may read.
 //!
 //! The OpenAPI document is generated from the handlers (`GET /openapi.json`, browsable at
@@ -24,6 +25,7 @@ pub mod inbound;
 pub mod outbox;
 pub mod people;
 pub mod problem;
+pub mod reports;
 pub mod scope;
 pub mod survey;
 pub mod system;
@@ -108,6 +110,7 @@ pub struct Limits {
         (name = "outbox", description = "Mail and webhook deliveries: pending, sent, dead letters, retries"),
         (name = "surveys", description = "The customer's survey page (HTML; the link in the survey mail)"),
         (name = "people", description = "Role members and their availability"),
+        (name = "reports", description = "KPIs from the event log: per workflow, agent, category, channel and period; JSON or CSV"),
         (name = "system", description = "Health, metrics, tokens")
     )
 )]
@@ -183,6 +186,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(outbox::routes())
         .merge(inbound::routes())
         .merge(survey::routes())
+        .merge(reports::routes())
 }
 
 /// The process-wide metrics recorder (one per process: tests start several servers).

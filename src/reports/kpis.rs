@@ -62,7 +62,8 @@ impl Filter {
         is(&self.category, &bucket.category)
             && is(&self.priority, &bucket.priority)
             && is(&self.channel, &bucket.channel)
-            && is(&self.agent, &bucket.agent)
+            // People are emails: an assignee written `Maryam@...` is still maryam.
+            && self.agent.as_deref().is_none_or(|w| w.eq_ignore_ascii_case(&bucket.agent))
             && is(&self.team, &bucket.team)
     }
 }

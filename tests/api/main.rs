@@ -19,6 +19,7 @@ mod people;
 #[allow(dead_code)]
 mod python;
 mod replies;
+mod reports;
 #[path = "../support/server.rs"]
 #[allow(dead_code)]
 mod server;

@@ -62,13 +62,19 @@ async fn served(app: &TestApp, method: &str, path: &str) -> (bool, StatusCode) {
 }
 
 /// The routes the source hands to the router outside the documented handlers: every
-/// `.route("PATH", METHOD(` in `src/api/`. Anything served that way must be documented or be
-/// one of the [`META_ROUTES`].
+/// `.route("PATH", METHOD(` in `src/api/` and its subfolders. Anything served that way must be
+/// documented or be one of the [`META_ROUTES`].
 fn routes_outside_the_document() -> BTreeSet<(String, String)> {
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut folders = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api")];
+    let mut files = Vec::new();
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("a folder of src/api") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() { folders.push(path) } else { files.push(path) }
+        }
+    }
     let mut found = BTreeSet::new();
-    for entry in std::fs::read_dir(&folder).expect("src/api") {
-        let path = entry.expect("entry").path();
+    for path in files {
         let source = std::fs::read_to_string(&path).expect("source");
         for (at, _) in source.match_indices(".route(\"") {
             let rest = &source[at + ".route(\"".len()..];
