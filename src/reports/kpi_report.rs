@@ -203,19 +203,13 @@ fn csv(
     for (band, n) in &open.by_age {
         row(&format!("backlog.age.{band}"), n.to_string());
     }
-    let mut out = String::from("metric,value\r\n");
-    for (name, value) in rows {
-        out.push_str(&field(&name));
-        out.push(',');
-        out.push_str(&field(&value));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// One RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote or line break.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\r', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
+    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    let written = std::iter::once(("metric".to_string(), "value".to_string()))
+        .chain(rows)
+        .try_for_each(|(name, value)| out.write_record([name, value]));
+    // Writing to memory cannot fail; the rows are text, so the bytes are UTF-8.
+    let bytes = written.ok().and_then(|()| out.into_inner().ok()).unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -251,8 +245,10 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_only_when_they_must_be() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        let figures = Figures::default();
+        let repeats = [("say \"hi\", twice".to_string(), 2)];
+        let text = csv("after-sales", (day(2026, 11, 1), day(2026, 11, 30)), &figures, &repeats, &Backlog::default());
+        assert!(text.starts_with("metric,value\r\nworkflow,after-sales\r\n"), "{text}");
+        assert!(text.contains("\"repeats.category.say \"\"hi\"\", twice\",2\r\n"), "{text}");
     }
 }
