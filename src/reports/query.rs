@@ -35,14 +35,7 @@ pub fn buckets(store: &Store, query: &Query) -> Result<Vec<(BucketKey, Agg)>, St
 /// The buckets `query` selects from `family` (which must keep every dimension the filter
 /// names; [`Family::Full`] always does).
 pub fn buckets_of(store: &Store, query: &Query, family: Family) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
-    let mut selected = Vec::new();
-    for entry in store.report_buckets(&query.workflow, family, query.from, query.to) {
-        let (bucket, agg) = entry?;
-        if query.filter.takes(&bucket) {
-            selected.push((bucket, agg));
-        }
-    }
-    Ok(selected)
+    store.report_buckets(&query.workflow, family, (query.from, query.to), |bucket| query.filter.takes(bucket))
 }
 
 /// The figures of everything `query` selects.

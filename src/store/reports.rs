@@ -67,23 +67,27 @@ impl Store {
         self.flush()
     }
 
-    /// The buckets of `workflow`'s `family` from day `from` to day `to` (both included), in
-    /// key order.
+    /// The buckets of `workflow`'s `family` from day `from` to day `to` (both included) that
+    /// `wanted` takes, in key order; only those are decoded.
     pub fn report_buckets(
         &self,
         workflow: &str,
         family: Family,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> impl Iterator<Item = Result<(BucketKey, Agg), StoreError>> + '_ {
+        (from, to): (NaiveDate, NaiveDate),
+        wanted: impl Fn(&BucketKey) -> bool,
+    ) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
         let start = day_prefix(workflow, family, from);
         let end = day_prefix(workflow, family, to.succ_opt().unwrap_or(to));
-        self.reports.range(start..end).map(|entry| {
+        let mut taken = Vec::new();
+        for entry in self.reports.range(start..end) {
             let (key, value) = entry?;
             let bucket = bucket_of(&key)
                 .ok_or_else(|| StoreError::Corrupt { what: "report bucket key".into(), reason: "unreadable".into() })?;
-            Ok((bucket, decode(&value)?))
-        })
+            if wanted(&bucket) {
+                taken.push((bucket, decode(&value)?));
+            }
+        }
+        Ok(taken)
     }
 
     /// The bytes of `workflow`'s buckets from `from` to `to`, read and not decoded (the floor
