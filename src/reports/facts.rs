@@ -110,7 +110,8 @@ fn full_contribution(workflow: &WorkflowFile, ticket: &Ticket) -> BTreeMap<Bucke
         category: ticket.category.clone().unwrap_or_default(),
         priority: ticket.priority.clone(),
         channel: ticket.channel.clone().unwrap_or_default(),
-        agent: ticket.assignee.clone().unwrap_or_default(),
+        // Lower-case, as the assignee index has it: one agent whatever case they were written in.
+        agent: ticket.assignee.as_deref().map(str::to_lowercase).unwrap_or_default(),
         team: ticket.role.clone().unwrap_or_default(),
     };
     let opened = out.entry(key(ticket.created_at)).or_default();

@@ -35,7 +35,13 @@ pub fn buckets(store: &Store, query: &Query) -> Result<Vec<(BucketKey, Agg)>, St
 /// The buckets `query` selects from `family` (which must keep every dimension the filter
 /// names; [`Family::Full`] always does).
 pub fn buckets_of(store: &Store, query: &Query, family: Family) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
-    store.report_buckets(&query.workflow, family, (query.from, query.to), |bucket| query.filter.takes(bucket))
+    let lead = match family {
+        Family::Category => query.filter.category.clone(),
+        Family::Agent => query.filter.agent.as_deref().map(str::to_lowercase),
+        Family::Full | Family::Total => None,
+    };
+    let range = (query.from, query.to);
+    store.report_buckets(&query.workflow, family, lead.as_deref(), range, |bucket| query.filter.takes(bucket))
 }
 
 /// The figures of everything `query` selects.

@@ -3,10 +3,11 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `reports` | workflow, `0x00`, family (1 byte), day (4 bytes, days from CE, big-endian), dimensions (postcard) | [`Agg`] (postcard) |
+//! | `reports` | workflow, `0x00`, family (1 byte), the family's own dimension (category or agent families, postcard), day (4 bytes, days from CE, big-endian), dimensions (postcard) | [`Agg`] (postcard) |
 //!
-//! Keys sort by workflow, family, then day: a report reads only one family of its workflow,
-//! and only the days in range.
+//! Keys sort by workflow, family, (category or agent), then day: a report reads only one
+//! family of its workflow, and only the days in range (of one category or agent, for a filter
+//! on it).
 
 use chrono::{Datelike, NaiveDate};
 
@@ -16,18 +17,36 @@ use crate::reports::facts::{BucketKey, Family};
 
 /// The key of a bucket.
 pub fn key(bucket: &BucketKey) -> Vec<u8> {
-    let mut key = day_prefix(&bucket.workflow, bucket.family, bucket.day);
+    let mut key = family_prefix(&bucket.workflow, bucket.family, lead(bucket));
+    push_day(&mut key, bucket.day);
     let dimensions = (&bucket.category, &bucket.priority, &bucket.channel, &bucket.agent, &bucket.team);
     key.extend(postcard::to_allocvec(&dimensions).unwrap_or_default());
     key
 }
 
-fn day_prefix(workflow: &str, family: Family, day: NaiveDate) -> Vec<u8> {
+/// The dimension a single-dimension family keeps, which comes before the day in its keys:
+/// one category's or one agent's buckets are then one range.
+fn lead(bucket: &BucketKey) -> Option<&str> {
+    match bucket.family {
+        Family::Category => Some(&bucket.category),
+        Family::Agent => Some(&bucket.agent),
+        Family::Full | Family::Total => None,
+    }
+}
+
+/// Workflow, family, and the family's lead dimension (when it has one and it is given).
+fn family_prefix(workflow: &str, family: Family, lead: Option<&str>) -> Vec<u8> {
     let mut key = workflow.as_bytes().to_vec();
     key.push(0);
     key.push(family.byte());
-    key.extend_from_slice(&u32::try_from(day.num_days_from_ce().max(0)).unwrap_or(0).to_be_bytes());
+    if let Some(lead) = lead {
+        key.extend(postcard::to_allocvec(lead).unwrap_or_default());
+    }
     key
+}
+
+fn push_day(key: &mut Vec<u8>, day: NaiveDate) {
+    key.extend_from_slice(&u32::try_from(day.num_days_from_ce().max(0)).unwrap_or(0).to_be_bytes());
 }
 
 /// The bucket a key names.
@@ -35,10 +54,15 @@ pub fn bucket_of(key: &[u8]) -> Option<BucketKey> {
     let split = key.iter().position(|b| *b == 0)?;
     let workflow = std::str::from_utf8(&key[..split]).ok()?.to_string();
     let family = Family::from_byte(*key.get(split + 1)?)?;
-    let days = u32::from_be_bytes(key.get(split + 2..split + 6)?.try_into().ok()?);
+    let mut rest = key.get(split + 2..)?;
+    if matches!(family, Family::Category | Family::Agent) {
+        let (_, after): (String, &[u8]) = postcard::take_from_bytes(rest).ok()?;
+        rest = after;
+    }
+    let days = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
     let day = NaiveDate::from_num_days_from_ce_opt(i32::try_from(days).ok()?)?;
     let (category, priority, channel, agent, team): (String, String, String, String, String) =
-        postcard::from_bytes(key.get(split + 6..)?).ok()?;
+        postcard::from_bytes(rest.get(4..)?).ok()?;
     Some(BucketKey { workflow, family, day, category, priority, channel, agent, team })
 }
 
@@ -53,7 +77,7 @@ pub fn encode(agg: &Agg) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Marks a database whose buckets were built (or that began with reports kept).
-const BUILT: &[u8] = b"reports:built:v1";
+const BUILT: &[u8] = b"reports:built:v2";
 
 impl Store {
     /// Whether the buckets were built for this database.
@@ -68,33 +92,50 @@ impl Store {
     }
 
     /// The buckets of `workflow`'s `family` from day `from` to day `to` (both included) that
-    /// `wanted` takes, in key order; only those are decoded.
+    /// `wanted` takes, in key order; only those are decoded. `lead` is the value of the
+    /// family's own dimension (the category of the category family, the agent of the agent
+    /// family) when only its buckets are wanted: then only they are read.
     pub fn report_buckets(
         &self,
         workflow: &str,
         family: Family,
+        lead: Option<&str>,
         (from, to): (NaiveDate, NaiveDate),
         wanted: impl Fn(&BucketKey) -> bool,
     ) -> Result<Vec<(BucketKey, Agg)>, StoreError> {
-        let start = day_prefix(workflow, family, from);
-        let end = day_prefix(workflow, family, to.succ_opt().unwrap_or(to));
+        let lead = lead.filter(|_| matches!(family, Family::Category | Family::Agent));
+        let by_day = lead.is_some() || matches!(family, Family::Full | Family::Total);
+        let prefix = family_prefix(workflow, family, lead);
+        let range = if by_day {
+            let (mut start, mut end) = (prefix.clone(), prefix);
+            push_day(&mut start, from);
+            push_day(&mut end, to.succ_opt().unwrap_or(to));
+            self.reports.range(start..end)
+        } else {
+            // Every value of the lead dimension: the whole family, days checked one by one.
+            let mut end = prefix.clone();
+            end.push(0xff);
+            self.reports.range(prefix..end)
+        };
         let mut taken = Vec::new();
-        for entry in self.reports.range(start..end) {
+        for entry in range {
             let (key, value) = entry?;
             let bucket = bucket_of(&key)
                 .ok_or_else(|| StoreError::Corrupt { what: "report bucket key".into(), reason: "unreadable".into() })?;
-            if wanted(&bucket) {
+            if (from..=to).contains(&bucket.day) && wanted(&bucket) {
                 taken.push((bucket, decode(&value)?));
             }
         }
         Ok(taken)
     }
 
-    /// The bytes of `workflow`'s buckets from `from` to `to`, read and not decoded (the floor
+    /// The bytes of `workflow`'s totals from `from` to `to`, read and not decoded (the floor
     /// under a report's cost, for benchmarks).
-    pub fn raw_report_bytes(&self, workflow: &str, family: Family, from: NaiveDate, to: NaiveDate) -> usize {
-        let start = day_prefix(workflow, family, from);
-        let end = day_prefix(workflow, family, to.succ_opt().unwrap_or(to));
+    pub fn raw_report_bytes(&self, workflow: &str, from: NaiveDate, to: NaiveDate) -> usize {
+        let (mut start, mut end) =
+            (family_prefix(workflow, Family::Total, None), family_prefix(workflow, Family::Total, None));
+        push_day(&mut start, from);
+        push_day(&mut end, to.succ_opt().unwrap_or(to));
         self.reports.range(start..end).filter_map(Result::ok).map(|(key, value)| key.len() + value.len()).sum()
     }
 
@@ -128,5 +169,35 @@ impl Store {
         }
         self.reports.apply_batch(batch)?;
         self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_their_bucket_and_sort_by_lead_then_day() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).expect("a date");
+        let full = BucketKey {
+            workflow: "after-sales".into(),
+            family: Family::Full,
+            day: day(1),
+            category: "repair".into(),
+            priority: "high".into(),
+            channel: "email".into(),
+            agent: "ali@example.com".into(),
+            team: "technician".into(),
+        };
+        for family in Family::ALL {
+            let bucket = family.of(&full);
+            assert_eq!(bucket_of(&key(&bucket)).as_ref(), Some(&bucket), "{family:?}");
+        }
+        // One agent's days are one range: a later day of "ali" sorts before any day of "sara".
+        let ali_later = Family::Agent.of(&BucketKey { day: day(30), ..full.clone() });
+        let sara = Family::Agent.of(&BucketKey { agent: "sara@example.com".into(), ..full.clone() });
+        assert!(key(&ali_later) < key(&sara));
+        let ali_earlier = Family::Agent.of(&full);
+        assert!(key(&ali_earlier) < key(&ali_later));
     }
 }
