@@ -306,20 +306,15 @@ async fn agents(
         })
         .collect();
     let report = AgentReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
-    match scope.format {
-        Format::Json => Ok(Json(report).into_response()),
-        Format::Csv => {
-            let row = |r: &AgentRow| {
-                let mut row = Row::default();
-                row.put("agent", &r.agent);
-                r.performance.columns(&mut row);
-                row.put("open_workload", r.open_workload);
-                row
-            };
-            let template = AgentRow { agent: None, performance: Performance::default(), open_workload: 0 };
-            table::csv(&row(&template), &report.items.iter().map(row).collect::<Vec<_>>())
-        }
-    }
+    let row = |r: &AgentRow| {
+        let mut row = Row::default();
+        row.put("agent", &r.agent);
+        r.performance.columns(&mut row);
+        row.put("open_workload", r.open_workload);
+        row
+    };
+    let template = AgentRow { agent: None, performance: Performance::default(), open_workload: 0 };
+    table::answer(scope.format, &report, &report.items, &template, row)
 }
 
 /// Per team (the role tickets are worked in): the same figures as per agent, for "% met per
@@ -344,19 +339,14 @@ async fn teams(
         .map(|(name, agg)| TeamRow { team: named(name), performance: Performance::of(&agg) })
         .collect();
     let report = TeamReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
-    match scope.format {
-        Format::Json => Ok(Json(report).into_response()),
-        Format::Csv => {
-            let row = |r: &TeamRow| {
-                let mut row = Row::default();
-                row.put("team", &r.team);
-                r.performance.columns(&mut row);
-                row
-            };
-            let template = TeamRow { team: None, performance: Performance::default() };
-            table::csv(&row(&template), &report.items.iter().map(row).collect::<Vec<_>>())
-        }
-    }
+    let row = |r: &TeamRow| {
+        let mut row = Row::default();
+        row.put("team", &r.team);
+        r.performance.columns(&mut row);
+        row
+    };
+    let template = TeamRow { team: None, performance: Performance::default() };
+    table::answer(scope.format, &report, &report.items, &template, row)
 }
 
 /// Per category: volume, CSAT (least happy first), SLA breach rate, repeat and reopen rates.
@@ -403,40 +393,35 @@ async fn categories(
         (None, None) => std::cmp::Ordering::Equal,
     });
     let report = CategoryReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
-    match scope.format {
-        Format::Json => Ok(Json(report).into_response()),
-        Format::Csv => {
-            let row = |r: &CategoryRow| {
-                let mut row = Row::default();
-                row.put("category", &r.category)
-                    .put("tickets_opened", r.tickets_opened)
-                    .put("tickets_resolved", r.tickets_resolved)
-                    .put("csat_responses", r.csat.responses)
-                    .put("csat_satisfied_rate", r.csat.satisfied_rate)
-                    .put("csat_mean", r.csat.mean)
-                    .put("sla_met", r.sla_met)
-                    .put("sla_breached", r.sla_breached)
-                    .put("sla_breach_rate", r.sla_breach_rate)
-                    .put("repeats", r.repeats)
-                    .put("repeat_rate", r.repeat_rate)
-                    .put("reopen_rate", r.reopen_rate);
-                row
-            };
-            let template = CategoryRow {
-                category: None,
-                tickets_opened: 0,
-                tickets_resolved: 0,
-                csat: Csat::default(),
-                sla_met: 0,
-                sla_breached: 0,
-                sla_breach_rate: None,
-                repeats: 0,
-                repeat_rate: None,
-                reopen_rate: None,
-            };
-            table::csv(&row(&template), &report.items.iter().map(row).collect::<Vec<_>>())
-        }
-    }
+    let row = |r: &CategoryRow| {
+        let mut row = Row::default();
+        row.put("category", &r.category)
+            .put("tickets_opened", r.tickets_opened)
+            .put("tickets_resolved", r.tickets_resolved)
+            .put("csat_responses", r.csat.responses)
+            .put("csat_satisfied_rate", r.csat.satisfied_rate)
+            .put("csat_mean", r.csat.mean)
+            .put("sla_met", r.sla_met)
+            .put("sla_breached", r.sla_breached)
+            .put("sla_breach_rate", r.sla_breach_rate)
+            .put("repeats", r.repeats)
+            .put("repeat_rate", r.repeat_rate)
+            .put("reopen_rate", r.reopen_rate);
+        row
+    };
+    let template = CategoryRow {
+        category: None,
+        tickets_opened: 0,
+        tickets_resolved: 0,
+        csat: Csat::default(),
+        sla_met: 0,
+        sla_breached: 0,
+        sla_breach_rate: None,
+        repeats: 0,
+        repeat_rate: None,
+        reopen_rate: None,
+    };
+    table::answer(scope.format, &report, &report.items, &template, row)
 }
 
 /// The channel mix: tickets opened per intake channel and their share.
@@ -466,18 +451,13 @@ async fn channels(
         })
         .collect();
     let report = ChannelReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
-    match scope.format {
-        Format::Json => Ok(Json(report).into_response()),
-        Format::Csv => {
-            let row = |r: &ChannelRow| {
-                let mut row = Row::default();
-                row.put("channel", &r.channel).put("tickets_opened", r.tickets_opened).put("share", r.share);
-                row
-            };
-            let template = ChannelRow { channel: None, tickets_opened: 0, share: None };
-            table::csv(&row(&template), &report.items.iter().map(row).collect::<Vec<_>>())
-        }
-    }
+    let row = |r: &ChannelRow| {
+        let mut row = Row::default();
+        row.put("channel", &r.channel).put("tickets_opened", r.tickets_opened).put("share", r.share);
+        row
+    };
+    let template = ChannelRow { channel: None, tickets_opened: 0, share: None };
+    table::answer(scope.format, &report, &report.items, &template, row)
 }
 
 /// The buckets of the scope (the caller's own, for own access) grouped by one dimension,

@@ -145,6 +145,21 @@ impl Row {
     }
 }
 
+/// A report in the form asked for: the JSON document, or its `items` as CSV rows made by
+/// `row` (`template` is an item that names the columns even of an empty table).
+pub fn answer<T: serde::Serialize, I>(
+    format: Format,
+    report: &T,
+    items: &[I],
+    template: &I,
+    row: impl Fn(&I) -> Row,
+) -> Result<Response, ApiError> {
+    match format {
+        Format::Json => Ok(axum::Json(report).into_response()),
+        Format::Csv => csv(&row(template), &items.iter().map(&row).collect::<Vec<_>>()),
+    }
+}
+
 /// A table as a CSV answer: the header from `template` (a row built like the others, so an
 /// empty table still names its columns), then `rows`.
 pub fn csv(template: &Row, rows: &[Row]) -> Result<Response, ApiError> {
