@@ -120,6 +120,8 @@ impl Application {
                 &config.mail.from,
             ),
             inbound_signal: Arc::new(Notify::new()),
+            web_secret: Arc::new(store.secret("web")?),
+            web_limits: Arc::new(crate::web::limits::WebLimits::default()),
         };
         let limits =
             Limits { max_body_bytes: config.max_body_bytes, timeout: Duration::from_secs(config.request_timeout_secs) };

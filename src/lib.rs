@@ -24,6 +24,8 @@
 //! - [`inbound`]: mail in: the SMTP receiver spools messages for the addresses routed to workflows;
 //! - [`api`]: the REST API (axum), thin over the writer and the store;
 //! - [`serve`]: the HTTP listener: a connection limit, header-read and idle timeouts, a graceful stop;
+//! - [`locale`]: languages of the built-in texts, dates in a time zone and calendar;
+//! - [`web`]: pages for people: agents, managers and customers;
 //! - [`clock`]: the time source.
 
 pub mod api;
@@ -34,6 +36,7 @@ pub mod config;
 pub mod engine;
 pub mod inbound;
 pub mod jobs;
+pub mod locale;
 pub mod notify;
 pub mod registry;
 pub mod reports;
@@ -42,5 +45,6 @@ pub mod serve;
 pub mod simulate;
 pub mod store;
 pub mod team;
+pub mod web;
 pub mod workflow;
 pub mod writer;

@@ -81,6 +81,11 @@ pub struct AppState {
     pub inbound: crate::inbound::process::Processor,
     /// Woken each time mail is spooled (the processor waits on it).
     pub inbound_signal: Arc<tokio::sync::Notify>,
+    /// The secret that signs the pages' sign-in links, session cookies and CSRF tokens, and
+    /// the customers' status links.
+    pub web_secret: Arc<[u8; 32]>,
+    /// Limits on how often an address may ask for a sign-in link or file a web request.
+    pub web_limits: Arc<crate::web::limits::WebLimits>,
 }
 
 /// Limits of the HTTP layer.
@@ -213,6 +218,7 @@ pub fn router(state: AppState, limits: Limits) -> axum::Router {
     let api = with_error_responses(api);
     let docs = utoipa_scalar::Scalar::new(api.clone()).to_html();
     router
+        .merge(crate::web::routes())
         .route("/openapi.json", get(move || async move { Json(api) }))
         .route("/docs", get(move || async move { Html(docs) }))
         // Inside the routes, where the matched route template is known.

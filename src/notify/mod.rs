@@ -10,9 +10,11 @@
 //! - [`files`]: a ticket's files attached to a mail;
 //! - [`webhook`]: which events a webhook hears, and the signed POST;
 //! - [`survey`]: signed, expiring survey links;
+//! - [`links`]: the other signed links of mails: sign-in (staff), request status (customers);
 //! - [`worker`]: the delivery loop.
 
 pub mod files;
+pub mod links;
 pub mod mail;
 pub mod survey;
 pub mod templates;

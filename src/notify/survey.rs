@@ -7,8 +7,6 @@
 //! ticket already holds an answer to that survey.
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use ulid::Ulid;
 
 use crate::engine::TicketId;
@@ -35,29 +33,18 @@ pub enum TokenError {
     Expired(DateTime<Utc>),
 }
 
-fn mac(secret: &[u8], payload: &str) -> String {
-    #[allow(clippy::expect_used)]
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    mac.update(payload.as_bytes());
-    hex::encode(&mac.finalize().into_bytes()[..16])
-}
-
 impl SurveyToken {
     /// The signed token.
     pub fn sign(&self, secret: &[u8]) -> String {
         let payload = format!("{}.{}.{}", self.ticket, self.survey, self.expires.timestamp());
-        let signature = mac(secret, &payload);
+        let signature = super::links::mac(secret, &payload);
         format!("{payload}.{signature}")
     }
 
     /// Reads and checks a token at `now`.
     pub fn verify(token: &str, secret: &[u8], now: DateTime<Utc>) -> Result<Self, TokenError> {
         let (payload, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
-        let expected = mac(secret, payload);
-        // Compare in constant time: the signature is a secret until it is right.
-        let same = expected.len() == signature.len()
-            && expected.bytes().zip(signature.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if !same {
+        if !super::links::signed(secret, payload, signature) {
             return Err(TokenError::Invalid);
         }
         let mut parts = payload.split('.');

@@ -114,6 +114,8 @@ pub enum Purpose {
     FollowUp,
     /// The KPI report job.
     KpiReport,
+    /// A one-time link to sign in to the pages, to a person of the team.
+    SignIn,
 }
 
 /// Names a template may use that are not values: MiniJinja's global functions.
@@ -135,6 +137,7 @@ impl Purpose {
             Self::Digest => "a digest",
             Self::FollowUp => "a follow-up",
             Self::KpiReport => "a KPI report",
+            Self::SignIn => "a sign-in link",
         }
     }
 
@@ -158,6 +161,7 @@ impl Purpose {
             "digest" => Self::Digest,
             "follow_up" => Self::FollowUp,
             "kpi_report" => Self::KpiReport,
+            "sign_in" => Self::SignIn,
             "public_reply" => Self::Reply,
             "ticket_received"
             | "stage_entered_customer"
@@ -234,6 +238,13 @@ impl Purpose {
                 }),
                 json!({}),
             ),
+            Self::SignIn => (
+                json!({
+                    "workflow": "After-sales", "person": "ali@example.com", "minutes": 15, "sign_in_id": "00112233445566778899aabbccddeeff",
+                    "expires_at": "2026-11-23T10:15:00Z",
+                }),
+                json!({ "sign_in_url": "https://help.example.com/sign-in/sample" }),
+            ),
             Self::FollowUp => (
                 json!({
                     "number": "AS-7", "subject": "Washer stops mid-cycle", "customer": "Sam Rahimi",
@@ -245,11 +256,14 @@ impl Purpose {
         sample = merged(merged(sample, &extra), &links);
         if let Some(map) = sample.as_object_mut() {
             // A digest is about no ticket, and customers cannot open the API: no ticket link.
-            if matches!(self, Self::Digest | Self::KpiReport) || self.audience() == Audience::Customer {
+            if matches!(self, Self::Digest | Self::KpiReport | Self::SignIn) || self.audience() == Audience::Customer {
                 map.remove("ticket_url");
             }
             if self == Self::Digest {
                 map["default_subject"] = json!("[After-sales] Digest: 12 open, 2 breached");
+            }
+            if self == Self::SignIn {
+                map["default_subject"] = json!("Your sign-in link to Afterdesk");
             }
             if self == Self::KpiReport {
                 map["default_subject"] = json!("[After-sales] KPIs 2026-11-01 to 2026-11-30");

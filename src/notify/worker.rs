@@ -93,6 +93,7 @@ struct Inner {
     secrets: BTreeMap<String, String>,
     public_url: String,
     survey_secret: [u8; 32],
+    web_secret: [u8; 32],
     templates: Mutex<HashMap<(String, String), Arc<Templates>>>,
     wake: Arc<Notify>,
 }
@@ -123,6 +124,7 @@ impl Delivery {
         let mailer = if config.mail.disabled { None } else { Some(Mailer::new(&config.mail)?) };
         let caller = Caller::new(Duration::from_secs(config.delivery.webhook_timeout_secs))?;
         let survey_secret = store.secret("survey")?;
+        let web_secret = store.secret("web")?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -134,6 +136,7 @@ impl Delivery {
                 secrets: config.secrets.clone(),
                 public_url: public_url.trim_end_matches('/').to_string(),
                 survey_secret,
+                web_secret,
                 templates: Mutex::new(HashMap::new()),
                 wake,
             }),
@@ -378,6 +381,12 @@ impl Delivery {
                 extra["survey_url"] = json!(format!("{public_url}/survey/{}", token.sign(&self.inner.survey_secret)));
             }
         }
+        if let (Some(id), Some(expires)) =
+            (context.get("sign_in_id").and_then(|v| v.as_str()), context.get("expires_at"))
+            && let Some(link) = sign_in_link(id, expires)
+        {
+            extra["sign_in_url"] = json!(format!("{public_url}/sign-in/{}", link.sign(&self.inner.web_secret)));
+        }
         if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
             for (key, value) in extra {
                 target.entry(key.clone()).or_insert_with(|| value.clone());
@@ -402,6 +411,13 @@ impl Delivery {
         }
         Ok(built)
     }
+}
+
+/// The sign-in link a `sign_in` mail's values name.
+fn sign_in_link(id: &str, expires: &serde_json::Value) -> Option<super::links::SignInLink> {
+    let id = hex::decode(id).ok()?.try_into().ok()?;
+    let expires = DateTime::parse_from_rfc3339(expires.as_str()?).ok()?.to_utc();
+    Some(super::links::SignInLink { id, expires })
 }
 
 /// Whether a message that has failed `attempts` times, the first at `since`, is given up at

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod people;
 pub mod query;
 pub mod reports;
+pub mod sessions;
 pub mod timers;
 pub mod tokens;
 
@@ -117,6 +118,8 @@ pub struct Store {
     inbound: sled::Tree,
     inbound_queue: sled::Tree,
     reports: sled::Tree,
+    sessions: sled::Tree,
+    sign_ins: sled::Tree,
 }
 
 impl Store {
@@ -159,6 +162,8 @@ impl Store {
             inbound: db.open_tree("inbound")?,
             inbound_queue: db.open_tree("inbound_queue")?,
             reports: db.open_tree("reports")?,
+            sessions: db.open_tree("sessions")?,
+            sign_ins: db.open_tree("sign_ins")?,
             db,
         };
         timers::migrate(&store.db, &store.timers)?;

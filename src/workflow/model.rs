@@ -29,6 +29,10 @@ pub struct WorkflowFile {
     /// Human name. Required, likewise.
     #[serde(default)]
     pub name: String,
+    /// The language of the built-in texts of its pages and mails: `en` (the default), `fa`
+    /// (Persian) or `ar` (Arabic).
+    #[serde(default)]
+    pub language: crate::locale::Lang,
     /// What the process is for.
     #[serde(default)]
     pub description: Option<String>,

@@ -1,0 +1,5 @@
+//! Compiles the page templates (`src/web/templates/`) into the binary.
+
+fn main() {
+    minijinja_embed::embed_templates!("src/web/templates");
+}
