@@ -14,6 +14,10 @@ mod kpi_mail;
 mod listing;
 mod mail;
 mod openapi;
+mod page_signin;
+#[path = "../support/pages.rs"]
+#[allow(dead_code)]
+mod pages;
 mod people;
 #[path = "../support/python.rs"]
 #[allow(dead_code)]
