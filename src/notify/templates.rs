@@ -706,7 +706,8 @@ mod tests {
             let templates = Templates::new(&IndexMap::new(), chrono_tz::Asia::Tehran, lang).expect("compiles");
             for name in built_in() {
                 let purpose = Purpose::of_built_in(name).expect("a built-in has a purpose");
-                let rendered = templates.render(name, &purpose.sample()).unwrap_or_else(|e| panic!("{lang} {name}: {e}"));
+                let rendered =
+                    templates.render(name, &purpose.sample()).unwrap_or_else(|e| panic!("{lang} {name}: {e}"));
                 templates.trial(name, &[purpose]).unwrap_or_else(|e| panic!("{lang} {name}: {e}"));
                 for part in ["subject", "text", "html"] {
                     let source = built_in_source(lang, name, part).unwrap_or_else(|| panic!("{lang} {name}.{part}"));
@@ -716,7 +717,11 @@ mod tests {
                 assert!(rendered.html.contains(&layout), "{lang} {name}: {}", rendered.html);
                 assert!(!rendered.subject.is_empty() && !rendered.text.trim().is_empty(), "{lang} {name}");
                 if purpose != Purpose::SignIn && purpose != Purpose::Digest && purpose != Purpose::KpiReport {
-                    assert!(rendered.subject.starts_with("[AS-7]"), "{lang} {name}: replies find the ticket by its number: {}", rendered.subject);
+                    assert!(
+                        rendered.subject.starts_with("[AS-7]"),
+                        "{lang} {name}: replies find the ticket by its number: {}",
+                        rendered.subject
+                    );
                 }
                 let written_in_arabic_script = rendered.text.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c));
                 assert_eq!(written_in_arabic_script, lang.is_rtl(), "{lang} {name}: {}", rendered.text);
@@ -738,7 +743,12 @@ mod tests {
         let english = render(Lang::En, "sla_warning", Purpose::SlaAlert);
         assert!(english.text.contains("23 Nov 2026, 13:30 (Asia/Tehran)"), "{}", english.text);
         let digest = render(Lang::Fa, "digest", Purpose::Digest);
-        assert!(digest.subject.contains("۱۲ باز") && digest.text.contains("review: ۶"), "{} {}", digest.subject, digest.text);
+        assert!(
+            digest.subject.contains("۱۲ باز") && digest.text.contains("review: ۶"),
+            "{} {}",
+            digest.subject,
+            digest.text
+        );
         let kpis = render(Lang::Fa, "kpi_report", Purpose::KpiReport);
         assert!(kpis.subject.contains("از ۱۰ آبان ۱۴۰۵ تا ۹ آذر ۱۴۰۵"), "{}", kpis.subject);
         let update = Templates::new(&IndexMap::new(), chrono_tz::UTC, Lang::Ar)
@@ -755,7 +765,8 @@ mod tests {
             toml::from_str("[ticket_received]\nsubject = \"Got {{ number }}\"\n").expect("valid");
         for lang in Lang::ALL {
             let templates = Templates::new(&overrides, chrono_tz::UTC, lang).expect("compiles");
-            let rendered = templates.render("ticket_received", &Purpose::CustomerNotification.sample()).expect("renders");
+            let rendered =
+                templates.render("ticket_received", &Purpose::CustomerNotification.sample()).expect("renders");
             assert_eq!(rendered.subject, "Got AS-7", "{lang}");
             assert_eq!(rendered.text.contains("Hello"), lang == Lang::En, "{lang}: the built-in text in its language");
         }
