@@ -199,7 +199,7 @@ impl Purpose {
         });
         let for_customer = json!({
             "number": "AS-7", "subject": "Washer stops mid-cycle", "stage_name": "Review", "customer": "Sam Rahimi",
-            "workflow": "After-sales",
+            "workflow": "After-sales", "opened_at": "2026-11-23T05:30:00Z",
         });
         let links = json!({
             "default_subject": "[AS-7] Washer stops mid-cycle", "public_url": "https://help.example.com",
