@@ -163,3 +163,15 @@ fn validate_names_the_allowed_languages() {
     assert_eq!(language.line, 5, "{language:?}");
     assert_eq!(language.hint.as_deref(), Some("allowed values: en, fa, ar"), "{language:?}");
 }
+
+#[tokio::test]
+async fn the_api_document_has_the_customers_language() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app.anonymous(reqwest::Method::GET, "/openapi.json").send().await.expect("answered");
+    let openapi = expect_status(response, StatusCode::OK).await;
+    for schema in ["Customer", "CustomerInput"] {
+        let language = &openapi["components"]["schemas"][schema]["properties"]["language"];
+        assert!(language.is_object(), "{schema} has a language: {:#}", openapi["components"]["schemas"][schema]);
+    }
+    app.stop().await;
+}
