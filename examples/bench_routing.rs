@@ -47,6 +47,7 @@ fn main() {
             phone: None,
             external_id: None,
             vip: i % 8 == 0,
+            language: None,
             created_at: now,
             updated_at: now,
             satisfaction: Default::default(),

@@ -755,6 +755,7 @@ impl State {
             phone: None,
             external_id: None,
             vip: false,
+            language: None,
             created_at: now,
             updated_at: now,
             satisfaction: Satisfaction::default(),
@@ -780,6 +781,11 @@ impl State {
             && (update || created)
         {
             customer.vip = vip;
+        }
+        if let Some(language) = input.language
+            && (update || customer.language.is_none())
+        {
+            customer.language = Some(language);
         }
         if customer.name.is_empty() {
             customer.name =

@@ -268,6 +268,7 @@ fn customer(name: &str, vip: bool) -> Customer {
         phone: None,
         external_id: None,
         vip,
+        language: None,
         created_at: start_time(),
         updated_at: start_time(),
         satisfaction: Default::default(),

@@ -161,6 +161,8 @@ fn find_ticket(state: &AppState, id: &str, field: &str) -> Result<TicketId, ApiE
 /// On the bundled workflow `{"workflow":"after-sales","subject":"...","customer":{"name":"...",
 /// "email":"..."}}` is enough; the rest defaults or is routed. Send an `Idempotency-Key` header
 /// to make retries safe: a retry with the same key returns the ticket the first request opened.
+/// The customer's `language` (`en`, `fa`, `ar`), when given, is the language of their mail
+/// (filled in only on a record that has none).
 #[utoipa::path(post, path = "/v1/tickets", tag = "tickets", request_body = OpenTicket,
     params(("Idempotency-Key" = Option<String>, Header, description = "A unique key per ticket to open; retries reuse it")),
     responses(

@@ -21,6 +21,7 @@ use ulid::Ulid;
 use super::error::EngineError;
 use super::event::{Actor, ActorKind};
 use super::ticket::{Ticket, TicketId};
+use crate::locale::Lang;
 use crate::workflow::model::WorkflowFile;
 
 /// A customer's id: a ULID, so ids sort by creation.
@@ -60,6 +61,12 @@ pub struct Customer {
     /// Very important customer: rules may treat them first.
     #[serde(default)]
     pub vip: bool,
+    /// The language the customer reads (`en`, `fa`, `ar`): their mail is written in it,
+    /// whatever the workflow's `language`; absent, the workflow's. Records saved before it
+    /// existed read as absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "fa")]
+    pub language: Option<Lang>,
     /// When the record was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -134,6 +141,10 @@ pub struct CustomerInput {
     /// Very important customer.
     #[serde(default)]
     pub vip: Option<bool>,
+    /// The language the customer reads: `en`, `fa` or `ar` (their mail is written in it).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "fa")]
+    pub language: Option<Lang>,
 }
 
 /// One earlier ticket of a customer, as far as the engine needs to know it.
@@ -257,13 +268,14 @@ pub struct CustomerEvent {
 /// The fields that differ between `before` (`None`: a new record) and `after`.
 pub fn changes(before: Option<&Customer>, after: &Customer) -> Vec<FieldChange> {
     use serde_json::{Value, json};
-    let fields = |c: &Customer| -> [(&'static str, Value); 5] {
+    let fields = |c: &Customer| -> [(&'static str, Value); 6] {
         [
             ("name", json!(c.name)),
             ("email", json!(c.email)),
             ("phone", json!(c.phone)),
             ("external_id", json!(c.external_id)),
             ("vip", json!(c.vip)),
+            ("language", json!(c.language)),
         ]
     };
     let old = before.map(fields);
@@ -363,6 +375,7 @@ pub fn merge(actor: &Actor, merged: &Customer, survivor: &Customer, now: DateTim
         after.name.clone_from(&merged.name);
     }
     after.vip |= merged.vip;
+    after.language = after.language.or(merged.language);
     let (mine, theirs) = (&mut after.satisfaction, &merged.satisfaction);
     mine.answers += theirs.answers;
     mine.csat_sum += theirs.csat_sum;
@@ -395,6 +408,7 @@ mod tests {
             phone: None,
             external_id: None,
             vip: false,
+            language: None,
             created_at: at,
             updated_at: at,
             satisfaction: Satisfaction::default(),

@@ -157,6 +157,7 @@ pub fn notices(workflow: &WorkflowFile, ticket: &Ticket, customer: Option<&Custo
         "stage_name": base["stage_name"],
         "customer": base["customer"],
         "workflow": workflow.name,
+        "opened_at": ticket.created_at,
     });
     let customer_email = customer.and_then(|c| c.email.as_ref()).map(|e| e.to_lowercase());
     let responsible = sla::recipients(workflow, ticket, customer, &["responsible"]);

@@ -1,5 +1,12 @@
-//! Mail templates: the built-in ones (`templates.toml`, compiled into the binary) with a
-//! workflow's `[templates.NAME]` overrides on top, rendered with MiniJinja.
+//! Mail templates: the built-in ones (compiled into the binary, one file per language:
+//! `templates.toml` in English, `templates.fa.toml` in Persian, `templates.ar.toml` in Arabic)
+//! with a workflow's `[templates.NAME]` overrides on top, rendered with MiniJinja.
+//!
+//! A mail is written in one language ([`Lang`]): the workflow's `language`, or for customer
+//! mail the customer's own when their record has one (the delivery worker chooses). The
+//! workflow's overrides win in every language. Times (filter `local`), dates (`day`) and
+//! numbers (`num`) are written as that language writes them ([`crate::locale::dates`]), in the
+//! workflow's time zone: Persian dates in the Solar Hijri calendar.
 //!
 //! Each template has three parts: `subject`, `text` and `html`. A workflow may override any part
 //! of any template, or add templates of its own; what it leaves out is the built-in part. HTML
@@ -23,6 +30,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde_json::json;
 
 use crate::engine::notices::Audience;
+use crate::locale::{Lang, dates};
 use crate::workflow::diagnostic::thousands;
 use crate::workflow::model::{MailTemplate, Name};
 
@@ -191,7 +199,7 @@ impl Purpose {
         });
         let for_customer = json!({
             "number": "AS-7", "subject": "Washer stops mid-cycle", "stage_name": "Review", "customer": "Sam Rahimi",
-            "workflow": "After-sales",
+            "workflow": "After-sales", "opened_at": "2026-11-23T05:30:00Z",
         });
         let links = json!({
             "default_subject": "[AS-7] Washer stops mid-cycle", "public_url": "https://help.example.com",
@@ -290,9 +298,9 @@ pub fn values_missing(source: &str, purpose: Purpose) -> Vec<String> {
     values_used(source).into_iter().filter(|name| !has.contains(name)).collect()
 }
 
-/// The built-in template of `source` (name and part), for checking built-ins in tests.
-pub fn built_in_source(name: &str, part: &str) -> Option<&'static str> {
-    BUILT_IN.get(name)?.parts().find(|(p, _)| *p == part).map(|(_, source)| source.get_ref().as_str())
+/// The source of a built-in template's part in `lang` (name and part), for checking built-ins.
+pub fn built_in_source(lang: Lang, name: &str, part: &str) -> Option<&'static str> {
+    built_ins(lang).get(name)?.parts().find(|(p, _)| *p == part).map(|(_, source)| source.get_ref().as_str())
 }
 
 fn merged(mut base: serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
@@ -322,19 +330,38 @@ impl io::Write for Bounded {
     }
 }
 
-static BUILT_IN: LazyLock<BTreeMap<String, MailTemplate>> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
-    toml::from_str(include_str!("templates.toml")).expect("the built-in templates are valid TOML")
+/// The built-in templates of one language.
+type BuiltIn = BTreeMap<String, MailTemplate>;
+
+#[allow(clippy::expect_used)]
+static BUILT_IN: LazyLock<[BuiltIn; 3]> = LazyLock::new(|| {
+    // A test renders every one of them in every language, so a broken file fails there.
+    let parse = |source: &str| toml::from_str(source).expect("the built-in templates are valid TOML");
+    [
+        parse(include_str!("templates.toml")),
+        parse(include_str!("templates.fa.toml")),
+        parse(include_str!("templates.ar.toml")),
+    ]
 });
 
-/// Names of the built-in templates.
+/// The built-in templates in `lang`.
+fn built_ins(lang: Lang) -> &'static BuiltIn {
+    let [en, fa, ar] = &*BUILT_IN;
+    match lang {
+        Lang::En => en,
+        Lang::Fa => fa,
+        Lang::Ar => ar,
+    }
+}
+
+/// Names of the built-in templates (the same in every language).
 pub fn built_in() -> impl Iterator<Item = &'static str> {
-    BUILT_IN.keys().map(String::as_str).filter(|name| is_built_in(name))
+    built_ins(Lang::En).keys().map(String::as_str).filter(|name| is_built_in(name))
 }
 
 /// Whether a template of this name exists without any workflow override.
 pub fn is_built_in(name: &str) -> bool {
-    !matches!(name, "layout" | "plain") && BUILT_IN.contains_key(name)
+    !matches!(name, "layout" | "plain") && built_ins(Lang::En).contains_key(name)
 }
 
 /// The syntax error of a template source, if any: its line (from 1) and message.
@@ -358,8 +385,9 @@ impl std::fmt::Debug for Templates {
 }
 
 impl Templates {
-    /// The built-in templates with `overrides` on top; times shown in `timezone`.
-    pub fn new(overrides: &IndexMap<Name, MailTemplate>, timezone: Tz) -> Result<Self, TemplateError> {
+    /// The built-in templates in `lang` with `overrides` on top; times shown in `timezone`, and
+    /// times, dates and numbers as `lang` writes them.
+    pub fn new(overrides: &IndexMap<Name, MailTemplate>, timezone: Tz, lang: Lang) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(MAX_DEPTH);
@@ -374,7 +402,10 @@ impl Templates {
         });
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
-        env.add_filter("local", move |value: String| local_time(&value, timezone));
+        env.add_filter("local", move |value: String| local_time(&value, timezone, lang));
+        env.add_filter("day", move |value: String| local_day(&value, timezone, lang));
+        env.add_filter("num", move |value: minijinja::Value| local_number(&value, lang));
+        env.add_filter("happened", move |event: String| happened(&event, lang));
         let mut add = |name: String, source: String| {
             env.add_template_owned(name.clone(), source).map_err(|error| TemplateError::Render {
                 name,
@@ -382,7 +413,7 @@ impl Templates {
                 message: error.to_string(),
             })
         };
-        let built_in = BUILT_IN.iter().map(|(name, parts)| (name.as_str(), parts));
+        let built_in = built_ins(lang).iter().map(|(name, parts)| (name.as_str(), parts));
         for (name, parts) in built_in.chain(overrides.iter().map(|(name, parts)| (name.get_ref().as_str(), parts))) {
             for (part, source) in parts.parts() {
                 add(file_name(name, part), source.get_ref().clone())?;
@@ -451,16 +482,101 @@ fn file_name(name: &str, part: &str) -> String {
     }
 }
 
-/// An RFC 3339 time as people read it in `timezone`: `Mon 23 Nov 2026 14:30 (Asia/Tehran)`.
-fn local_time(value: &str, timezone: Tz) -> String {
+/// An RFC 3339 time as people read it in `timezone` and `lang`: `23 Nov 2026, 14:30
+/// (Asia/Tehran)`, `۲ آذر ۱۴۰۵، ۱۴:۳۰ (Asia/Tehran)`; anything else as it is.
+fn local_time(value: &str, timezone: Tz, lang: Lang) -> String {
     match DateTime::parse_from_rfc3339(value) {
-        Ok(at) => {
-            let at = at.with_timezone(&Utc).with_timezone(&timezone);
-            format!("{} ({})", at.format("%a %-d %b %Y %H:%M"), timezone.name())
-        }
+        Ok(at) => format!("{} ({})", dates::datetime(at.with_timezone(&Utc), timezone, lang), timezone.name()),
         Err(_) => value.to_string(),
     }
 }
+
+/// A date (`2026-11-30`) or an RFC 3339 time (its day in `timezone`) as `lang` writes a date:
+/// `30 Nov 2026`, `۹ آذر ۱۴۰۵`; anything else as it is.
+fn local_day(value: &str, timezone: Tz, lang: Lang) -> String {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return dates::day(day, lang);
+    }
+    match DateTime::parse_from_rfc3339(value) {
+        Ok(at) => dates::date(at.with_timezone(&Utc), timezone, lang),
+        Err(_) => value.to_string(),
+    }
+}
+
+/// A whole number (or a text that is one) in `lang`'s digits; anything else as it is.
+fn local_number(value: &minijinja::Value, lang: Lang) -> String {
+    let whole = i64::try_from(value.clone()).ok().or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()));
+    whole.map_or_else(|| value.to_string(), |n| dates::number(n, lang))
+}
+
+/// What happened to a ticket, in words of `lang`, from its event's kind (`stage_changed`);
+/// a kind without words of its own as its name, spaced.
+fn happened(event: &str, lang: Lang) -> String {
+    let words = match lang {
+        Lang::En => None,
+        Lang::Fa => EVENTS_FA.iter().find(|(kind, _)| *kind == event),
+        Lang::Ar => EVENTS_AR.iter().find(|(kind, _)| *kind == event),
+    };
+    words.map_or_else(|| event.replace('_', " "), |(_, words)| (*words).to_string())
+}
+
+/// Persian words for what happened to a ticket, by event kind.
+const EVENTS_FA: &[(&str, &str)] = &[
+    ("opened", "درخواست ثبت شد"),
+    ("form_saved", "فرمی ذخیره شد"),
+    ("checklist_ticked", "موردی از فهرست بررسی انجام شد"),
+    ("commented", "پاسخ یا یادداشتی افزوده شد"),
+    ("step_recorded", "گامی ثبت شد"),
+    ("assigned", "مسئول آن تعیین شد"),
+    ("priority_changed", "اولویت آن تغییر کرد"),
+    ("approval_requested", "تأیید آن درخواست شد"),
+    ("approved", "تأیید شد"),
+    ("approval_rejected", "تأیید آن رد شد"),
+    ("approval_voided", "تأیید آن باطل شد"),
+    ("stage_changed", "به مرحلهٔ دیگری رفت"),
+    ("resolved", "حل شد"),
+    ("closed", "بسته شد"),
+    ("reopened", "دوباره باز شد"),
+    ("linked", "به درخواست دیگری پیوند خورد"),
+    ("merged", "با درخواست دیگری یکی شد"),
+    ("survey_answered", "به نظرسنجی پاسخ داده شد"),
+    ("sla_warned", "مهلت آن نزدیک است"),
+    ("sla_breached", "مهلت آن گذشت"),
+    ("sla_escalated", "ارجاع شد"),
+    ("tagged", "برچسب خورد"),
+    ("attached", "فایلی پیوست شد"),
+    ("customer_replied", "پاسخ مشتری رسید"),
+    ("mail_received", "نامه‌ای رسید"),
+];
+
+/// Arabic words for what happened to a ticket, by event kind.
+const EVENTS_AR: &[(&str, &str)] = &[
+    ("opened", "تمّ تسجيل الطلب"),
+    ("form_saved", "حُفظ نموذج"),
+    ("checklist_ticked", "أُنجز بند من قائمة التحقق"),
+    ("commented", "أُضيف رد أو ملاحظة"),
+    ("step_recorded", "سُجّلت خطوة"),
+    ("assigned", "عُيّن له مكلَّف"),
+    ("priority_changed", "تغيّرت أولويته"),
+    ("approval_requested", "طُلبت الموافقة عليه"),
+    ("approved", "تمّت الموافقة عليه"),
+    ("approval_rejected", "رُفضت الموافقة عليه"),
+    ("approval_voided", "أُلغيت الموافقة عليه"),
+    ("stage_changed", "انتقل إلى مرحلة أخرى"),
+    ("resolved", "تمّ حلّه"),
+    ("closed", "أُغلق"),
+    ("reopened", "أُعيد فتحه"),
+    ("linked", "رُبط بطلب آخر"),
+    ("merged", "دُمج مع طلب آخر"),
+    ("survey_answered", "تمّت الإجابة عن الاستبيان"),
+    ("sla_warned", "يقترب موعده"),
+    ("sla_breached", "انقضى موعده"),
+    ("sla_escalated", "صُعّد"),
+    ("tagged", "أُضيف إليه وسم"),
+    ("attached", "أُرفق به ملف"),
+    ("customer_replied", "وصل رد العميل"),
+    ("mail_received", "وصلت رسالة"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -468,7 +584,7 @@ mod tests {
     use serde_json::json;
 
     fn templates() -> Templates {
-        Templates::new(&IndexMap::new(), chrono_tz::Asia::Tehran).expect("built-in templates compile")
+        Templates::new(&IndexMap::new(), chrono_tz::Asia::Tehran, Lang::En).expect("built-in templates compile")
     }
 
     #[test]
@@ -485,12 +601,12 @@ mod tests {
             let rendered = templates.render(name, &context).expect(name);
             assert_eq!(rendered.subject, "[AS-7] Something", "{name}");
             assert!(!rendered.text.trim().is_empty(), "{name} text");
-            assert!(rendered.html.contains("<html>"), "{name} html extends the layout");
+            assert!(rendered.html.contains(r#"<html lang="en" dir="ltr">"#), "{name} html extends the layout");
             assert!(!rendered.html.contains("<washer>"), "{name}: values are escaped in HTML");
         }
         let escalation = templates.render("sla_escalation", &context).expect("renders");
         assert!(escalation.text.contains("Late by:     2h (business time)"), "{}", escalation.text);
-        assert!(escalation.text.contains("Mon 23 Nov 2026 13:30 (Asia/Tehran)"), "{}", escalation.text);
+        assert!(escalation.text.contains("23 Nov 2026, 13:30 (Asia/Tehran)"), "{}", escalation.text);
     }
 
     #[test]
@@ -499,14 +615,14 @@ mod tests {
             "[ticket_received]\nsubject = \"درخواست شما {{ number }} ثبت شد\"\n[custom]\ntext = \"Hi {{ number }}\"\n",
         )
         .expect("valid");
-        let templates = Templates::new(&overrides, chrono_tz::UTC).expect("compiles");
+        let templates = Templates::new(&overrides, chrono_tz::UTC, Lang::En).expect("compiles");
         let rendered = templates.render("ticket_received", &json!({ "number": "AS-1" })).expect("renders");
         assert_eq!(rendered.subject, "درخواست شما AS-1 ثبت شد");
         assert!(rendered.text.contains("AS-1"), "the built-in text stays");
         let custom = templates.render("custom", &json!({ "number": "AS-2", "default_subject": "S" })).expect("renders");
         assert_eq!(custom.text, "Hi AS-2");
         assert_eq!(custom.subject, "S", "without a subject, Afterdesk's");
-        assert!(custom.html.contains("Hi AS-2") && custom.html.contains("<html>"), "the text in the layout");
+        assert!(custom.html.contains("Hi AS-2") && custom.html.contains("<html"), "the text in the layout");
         assert!(matches!(templates.render("nope", &json!({})), Err(TemplateError::Unknown(_))));
     }
 
@@ -515,7 +631,7 @@ mod tests {
         let template =
             MailTemplate { subject: None, text: Some(toml::Spanned::new(0..0, text.to_string())), html: None };
         overrides.insert(toml::Spanned::new(0..0, "custom".to_string()), template);
-        Templates::new(&overrides, chrono_tz::UTC).expect("compiles")
+        Templates::new(&overrides, chrono_tz::UTC, Lang::En).expect("compiles")
     }
 
     fn failure(text: &str) -> String {
@@ -564,16 +680,96 @@ mod tests {
             let sample = purpose.sample();
             let rendered = templates.render(name, &sample).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(rendered.subject, sample["default_subject"].as_str().unwrap_or_default(), "{name}");
-            assert!(!rendered.text.trim().is_empty() && rendered.html.contains("<html>"), "{name}");
+            assert!(!rendered.text.trim().is_empty() && rendered.html.contains("<html"), "{name}");
             templates.trial(name, &[purpose]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            for part in ["subject", "text", "html"] {
-                let source = built_in_source(name, part).unwrap_or_default();
-                assert_eq!(values_missing(source, purpose), Vec::<String>::new(), "{name}.{part}");
-            }
         }
         assert_eq!(Purpose::of_built_in("sla_reminder"), Some(Purpose::Reminder));
         assert_eq!(Purpose::of_built_in("layout"), None, "not a mail of its own");
         assert!(Purpose::Digest.sample().get("ticket_url").is_none(), "a digest is about no ticket");
+    }
+
+    #[test]
+    fn every_language_has_every_built_in_template_and_part() {
+        let parts = |lang: Lang| -> Vec<(String, Vec<&'static str>)> {
+            built_ins(lang).iter().map(|(name, t)| (name.clone(), t.parts().map(|(part, _)| part).collect())).collect()
+        };
+        for lang in [Lang::Fa, Lang::Ar] {
+            assert_eq!(parts(lang), parts(Lang::En), "{lang}: the same templates and parts as English");
+        }
+    }
+
+    /// Every built-in template in every language, rendered with the sample values of its
+    /// purpose: it renders, uses only values its mail has, and is written in that language.
+    #[test]
+    fn every_built_in_renders_in_every_language() {
+        for lang in Lang::ALL {
+            let templates = Templates::new(&IndexMap::new(), chrono_tz::Asia::Tehran, lang).expect("compiles");
+            for name in built_in() {
+                let purpose = Purpose::of_built_in(name).expect("a built-in has a purpose");
+                let rendered =
+                    templates.render(name, &purpose.sample()).unwrap_or_else(|e| panic!("{lang} {name}: {e}"));
+                templates.trial(name, &[purpose]).unwrap_or_else(|e| panic!("{lang} {name}: {e}"));
+                for part in ["subject", "text", "html"] {
+                    let source = built_in_source(lang, name, part).unwrap_or_else(|| panic!("{lang} {name}.{part}"));
+                    assert_eq!(values_missing(source, purpose), Vec::<String>::new(), "{lang} {name}.{part}");
+                }
+                let layout = format!(r#"<html lang="{}" dir="{}">"#, lang.code(), lang.dir());
+                assert!(rendered.html.contains(&layout), "{lang} {name}: {}", rendered.html);
+                assert!(!rendered.subject.is_empty() && !rendered.text.trim().is_empty(), "{lang} {name}");
+                if purpose != Purpose::SignIn && purpose != Purpose::Digest && purpose != Purpose::KpiReport {
+                    assert!(
+                        rendered.subject.starts_with("[AS-7]"),
+                        "{lang} {name}: replies find the ticket by its number: {}",
+                        rendered.subject
+                    );
+                }
+                let written_in_arabic_script = rendered.text.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c));
+                assert_eq!(written_in_arabic_script, lang.is_rtl(), "{lang} {name}: {}", rendered.text);
+            }
+        }
+    }
+
+    #[test]
+    fn dates_and_numbers_follow_the_language() {
+        let render = |lang: Lang, name: &str, purpose: Purpose| {
+            let templates = Templates::new(&IndexMap::new(), chrono_tz::Asia::Tehran, lang).expect("compiles");
+            templates.render(name, &purpose.sample()).expect("renders")
+        };
+        // The sample deadline, 2026-11-23T10:00:00Z, is 13:30 in Tehran: 2 Azar 1405.
+        let persian = render(Lang::Fa, "sla_warning", Purpose::SlaAlert);
+        assert!(persian.text.contains("۲ آذر ۱۴۰۵، ۱۳:۳۰ (Asia/Tehran)"), "{}", persian.text);
+        let arabic = render(Lang::Ar, "sla_warning", Purpose::SlaAlert);
+        assert!(arabic.text.contains("23 نوفمبر 2026 في 13:30 (Asia/Tehran)"), "{}", arabic.text);
+        let english = render(Lang::En, "sla_warning", Purpose::SlaAlert);
+        assert!(english.text.contains("23 Nov 2026, 13:30 (Asia/Tehran)"), "{}", english.text);
+        let digest = render(Lang::Fa, "digest", Purpose::Digest);
+        assert!(
+            digest.subject.contains("۱۲ باز") && digest.text.contains("review: ۶"),
+            "{} {}",
+            digest.subject,
+            digest.text
+        );
+        let kpis = render(Lang::Fa, "kpi_report", Purpose::KpiReport);
+        assert!(kpis.subject.contains("از ۱۰ آبان ۱۴۰۵ تا ۹ آذر ۱۴۰۵"), "{}", kpis.subject);
+        let update = Templates::new(&IndexMap::new(), chrono_tz::UTC, Lang::Ar)
+            .expect("compiles")
+            .render("ticket_update_customer", &Purpose::CustomerNotification.sample())
+            .expect("renders");
+        assert!(update.text.contains("انتقل إلى مرحلة أخرى"), "the event in words: {}", update.text);
+        assert_eq!(happened("sla_stopped", Lang::Fa), "sla stopped", "a kind without words as its name");
+    }
+
+    #[test]
+    fn a_workflow_override_wins_in_every_language() {
+        let overrides: IndexMap<Name, MailTemplate> =
+            toml::from_str("[ticket_received]\nsubject = \"Got {{ number }}\"\n").expect("valid");
+        for lang in Lang::ALL {
+            let templates = Templates::new(&overrides, chrono_tz::UTC, lang).expect("compiles");
+            let rendered =
+                templates.render("ticket_received", &Purpose::CustomerNotification.sample()).expect("renders");
+            assert_eq!(rendered.subject, "Got AS-7", "{lang}");
+            assert_eq!(rendered.text.contains("Hello"), lang == Lang::En, "{lang}: the built-in text in its language");
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ use super::templates::{TemplateError, Templates};
 use super::webhook::{CallError, Caller};
 use crate::clock::Clock;
 use crate::config::{Config, DeliveryConfig};
+use crate::locale::Lang;
 use crate::registry::Registry;
 use crate::store::outbox::{DeliveryState, Email, OutboxMessage, Payload, WebhookCall};
 use crate::store::{Store, StoreError};
@@ -94,7 +95,8 @@ struct Inner {
     public_url: String,
     survey_secret: [u8; 32],
     web_secret: [u8; 32],
-    templates: Mutex<HashMap<(String, String), Arc<Templates>>>,
+    /// By workflow, version and language.
+    templates: Mutex<HashMap<(String, String, Lang), Arc<Templates>>>,
     wake: Arc<Notify>,
 }
 
@@ -362,9 +364,10 @@ impl Delivery {
         }
     }
 
-    /// Renders an email with its workflow version's templates, adding links.
+    /// Renders an email with its workflow version's templates, adding links, in the reader's
+    /// language ([`Self::language`]).
     pub fn render(&self, message: &OutboxMessage, email: &Email) -> Result<super::templates::Rendered, TemplateError> {
-        let templates = self.templates(&message.workflow, &message.version)?;
+        let templates = self.templates(&message.workflow, &message.version, self.language(message, email))?;
         let mut context = email.context.clone();
         let public_url = &self.inner.public_url;
         let mut extra = json!({
@@ -395,15 +398,30 @@ impl Delivery {
         templates.render(&email.template, &context)
     }
 
-    fn templates(&self, workflow: &str, version: &str) -> Result<Arc<Templates>, TemplateError> {
-        let key = (workflow.to_string(), version.to_string());
+    /// The language a mail is written in: for customer mail about a ticket, the customer's own
+    /// when their record has one (read as it is when the mail goes out); else the workflow
+    /// version's `language`.
+    pub fn language(&self, message: &OutboxMessage, email: &Email) -> Lang {
+        let customers = || -> Option<Lang> {
+            let ticket = self.inner.store.ticket(message.ticket?).ok()??;
+            self.inner.store.customer(ticket.customer).ok()??.language
+        };
+        let own = if email.audience == crate::engine::notices::Audience::Customer { customers() } else { None };
+        own.unwrap_or_else(|| {
+            let definition = self.inner.registry.version(&message.workflow, &message.version).ok().flatten();
+            definition.map(|workflow| workflow.definition.language).unwrap_or_default()
+        })
+    }
+
+    fn templates(&self, workflow: &str, version: &str, lang: Lang) -> Result<Arc<Templates>, TemplateError> {
+        let key = (workflow.to_string(), version.to_string(), lang);
         if let Some(found) = self.inner.templates.lock().ok().and_then(|cache| cache.get(&key).cloned()) {
             return Ok(found);
         }
         let definition = self.inner.registry.version(workflow, version).ok().flatten();
         let built = match &definition {
-            Some(workflow) => Templates::new(&workflow.definition.templates, workflow.definition.timezone())?,
-            None => Templates::new(&indexmap::IndexMap::new(), chrono_tz::UTC)?,
+            Some(workflow) => Templates::new(&workflow.definition.templates, workflow.definition.timezone(), lang)?,
+            None => Templates::new(&indexmap::IndexMap::new(), chrono_tz::UTC, lang)?,
         };
         let built = Arc::new(built);
         if let Ok(mut cache) = self.inner.templates.lock() {

@@ -57,6 +57,7 @@ mod tests {
             phone: Some(phone.into()),
             external_id: None,
             vip: false,
+            language: None,
             created_at: at,
             updated_at: at,
             satisfaction: Default::default(),

@@ -1080,12 +1080,17 @@ impl<'a> Checker<'a> {
     }
 
     /// Renders every template (the built-in ones too: a workflow may override the layout they
-    /// extend) as each kind of message that uses it, with sample values, and reports those
+    /// extend) in every language as each kind of message that uses it, with sample values, and reports those
     /// that fail: one that loops without end or grows without bound fails here, not in the
     /// delivery worker.
     fn trial_renders(&mut self, mut purposes: BTreeMap<&'a str, BTreeSet<Purpose>>) {
         let wf = self.workflow;
-        let Ok(templates) = Templates::new(&wf.templates, wf.timezone()) else { return };
+        // In every language: a customer's own language may be any of them.
+        let in_languages: Result<Vec<Templates>, _> = crate::locale::Lang::ALL
+            .into_iter()
+            .map(|lang| Templates::new(&wf.templates, wf.timezone(), lang))
+            .collect();
+        let Ok(in_languages) = in_languages else { return };
         let built_in = crate::notify::templates::built_in().map(|name| -> &'a str { name });
         for name in built_in.chain(keys(&wf.templates)) {
             let of_name = purposes.entry(name).or_default();
@@ -1104,7 +1109,8 @@ impl<'a> Checker<'a> {
         let mut failed: HashSet<String> = HashSet::new();
         for (name, purposes) in &purposes {
             let purposes: Vec<Purpose> = purposes.iter().copied().collect();
-            let Err(TemplateError::Render { name: file, line, message }) = templates.trial(name, &purposes) else {
+            let trial = in_languages.iter().map(|templates| templates.trial(name, &purposes)).find(Result::is_err);
+            let Some(Err(TemplateError::Render { name: file, line, message })) = trial else {
                 continue;
             };
             // A layout override that fails, fails every template that extends it: once.

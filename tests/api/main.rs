@@ -13,6 +13,7 @@ mod inbound;
 mod kpi_mail;
 mod listing;
 mod mail;
+mod mail_language;
 mod openapi;
 mod page_signin;
 #[path = "../support/pages.rs"]

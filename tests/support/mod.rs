@@ -30,6 +30,7 @@ pub fn sam(vip: bool, at: DateTime<Utc>) -> afterdesk::engine::Customer {
         phone: None,
         external_id: None,
         vip,
+        language: None,
         created_at: at,
         updated_at: at,
         satisfaction: Default::default(),
