@@ -83,7 +83,7 @@ async fn history(app: &TestApp) -> Vec<String> {
     let admin = app.admin();
     let gateway = app.integrator("phone-gateway").await;
     let mut numbers = Vec::new();
-    for (i, category) in ["repair", "repair", "billing", "installation", "repair"].iter().enumerate() {
+    for (i, category) in ["maintenance", "maintenance", "billing", "installation", "maintenance"].iter().enumerate() {
         let mut body = new_ticket(&format!("Ticket {i} about {category}"), &format!("customer{i}@example.com"));
         body["category"] = json!(category);
         numbers.push(admin.open(body).await["number"].as_str().expect("number").to_string());
