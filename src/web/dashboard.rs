@@ -162,14 +162,14 @@ async fn index(State(state): State<AppState>, who: SignedIn) -> Response {
 }
 
 /// The workflow a dashboard URL names, the page's frame, and whether the person may read it.
-fn open(state: &AppState, who: &SignedIn, id: &str) -> Result<(Arc<Workflow>, Frame), Response> {
+fn open(state: &AppState, who: &SignedIn, id: &str) -> Result<(Arc<Workflow>, Frame), Box<Response>> {
     let Some(workflow) = state.registry.current(id) else {
-        return Err(who.frame(who.lang(state), chrono_tz::UTC).error(PageError::NotFound));
+        return Err(Box::new(who.frame(who.lang(state), chrono_tz::UTC).error(PageError::NotFound)));
     };
     let definition = &workflow.definition;
     let frame = who.frame(who.visitor.lang_for(definition.language), definition.timezone());
     if !may_read(who, definition) {
-        return Err(refused(&frame));
+        return Err(Box::new(refused(&frame)));
     }
     Ok((workflow, frame))
 }
@@ -245,7 +245,7 @@ async fn board(
 ) -> Response {
     let (workflow, frame) = match open(&state, &who, &id) {
         Ok(found) => found,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let Ok(Query(query)) = query else {
         return frame.error(PageError::BadRequest(texts::text(frame.lang, "error.bad_form").to_string()));
@@ -272,7 +272,7 @@ async fn board(
         "dashboard.html",
         context! {
             workflow => context! { id => workflow.id(), name => workflow.definition.name.clone() },
-            form => form_values(&range.choice, query.from.as_deref(), query.to.as_deref(), &range, &[]),
+            form => form_values(range.choice, query.from.as_deref(), query.to.as_deref(), &range, &[]),
             range => context! { from => noon(range.from), to => noon(range.to) },
             kpis => view.kpis(&reports.kpis),
             trend => view.trend(&reports.trend),
@@ -350,7 +350,7 @@ async fn download(
 ) -> Response {
     let (workflow, frame) = match open(&state, &who, &id) {
         Ok(found) => found,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let Some(name) = file.strip_suffix(".csv").filter(|name| DOWNLOADS.contains(name)) else {
         return frame.error(PageError::NotFound);
