@@ -1,6 +1,7 @@
 //! `/v1/reports`: a workflow's KPIs over a range of days, per agent, per team, per category,
 //! per channel and as a trend, read from the aggregates the writer keeps (so a report costs the
-//! buckets it reads, not the tickets), each as JSON ([`answers`]) or CSV ([`table`]). Who
+//! buckets it reads, not the tickets), each built by [`build`] (which the manager's dashboard
+//! uses too) and answered as JSON ([`answers`]) or CSV ([`table`]). Who
 //! reads how much is decided in [`access`]; the definitions are those of
 //! [`crate::reports::kpis`].
 //!

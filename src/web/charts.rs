@@ -10,15 +10,18 @@
 use std::fmt::Write;
 
 /// Width of every chart's drawing, in SVG units (it scales to its box).
-const WIDTH: f64 = 640.0;
+/// Narrow enough that text stays readable when a phone scales the chart down.
+const WIDTH: f64 = 480.0;
 /// Height of one bar's row.
-const ROW: f64 = 30.0;
+const ROW: f64 = 32.0;
 /// Room for the labels beside the bars.
-const LABEL: f64 = 190.0;
+const LABEL: f64 = 170.0;
 /// Room for the value after the longest bar.
-const VALUE: f64 = 70.0;
+const VALUE: f64 = 60.0;
 /// Longest label drawn whole (longer ones end in `…`; the table has them whole).
-const LABEL_CHARS: usize = 26;
+const LABEL_CHARS: usize = 20;
+/// Room a period's name needs under the columns (names are skipped to keep it).
+const PERIOD_NAME: f64 = 80.0;
 
 /// What a chart is about.
 #[derive(Debug, Clone)]
@@ -152,10 +155,14 @@ pub fn columns(chart: &Chart, periods: &[String], series: &[Series]) -> String {
     let max = series.iter().flat_map(|s| s.values.iter().map(|(v, _)| *v)).fold(1.0, f64::max);
     let group = (WIDTH - 2.0 * side) / periods.len() as f64;
     let column = (group * 0.8 / series.len() as f64).min(40.0);
+    // Every how many periods a name fits, and whether values fit above their columns.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let every = ((PERIOD_NAME / group).ceil() as usize).max(1);
+    let values_fit = column >= 22.0;
     let mut svg = open(chart, height, "columns");
     // The legend, on the reading side.
     for (i, s) in series.iter().enumerate() {
-        let x = place(chart, side + 150.0 * i as f64, 12.0);
+        let x = place(chart, side + 140.0 * i as f64, 12.0);
         let text_x = if chart.rtl { x - 6.0 } else { x + 18.0 };
         let _ = write!(
             svg,
@@ -175,20 +182,30 @@ pub fn columns(chart: &Chart, periods: &[String], series: &[Series]) -> String {
             let Some((value, shown)) = s.values.get(p) else { continue };
             let h = (value.max(0.0) / max * (plot - 14.0)).max(if *value > 0.0 { 1.0 } else { 0.0 });
             let x = place(chart, start + column * k as f64, column);
+            let label = if values_fit {
+                format!(
+                    "<text class=\"value\" x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\">{}</text>",
+                    escape(shown),
+                    cx = x + (column - 2.0) / 2.0,
+                    ty = base - h - 3.0,
+                )
+            } else {
+                String::new()
+            };
             let _ = write!(
                 svg,
                 "<g><title>{period}, {series}: {shown}</title>\
-                 <rect class=\"series-{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\"></rect>\
-                 <text class=\"value\" x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\">{shown}</text></g>",
+                 <rect class=\"series-{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\"></rect>{label}</g>",
                 period = escape(name),
                 series = escape(&s.name),
                 shown = escape(shown),
                 class = s.class,
                 y = base - h,
                 w = column - 2.0,
-                cx = x + (column - 2.0) / 2.0,
-                ty = base - h - 3.0,
             );
+        }
+        if p % every != 0 {
+            continue;
         }
         let cx = place(chart, side + group * p as f64 + group / 2.0, 0.0);
         let _ = write!(

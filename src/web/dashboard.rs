@@ -273,7 +273,7 @@ async fn board(
         context! {
             workflow => context! { id => workflow.id(), name => workflow.definition.name.clone() },
             form => form_values(range.choice, query.from.as_deref(), query.to.as_deref(), &range, &[]),
-            range => context! { from => noon(range.from), to => noon(range.to) },
+            range => view.range(&range),
             kpis => view.kpis(&reports.kpis),
             trend => view.trend(&reports.trend),
             stages => view.stage_breaches(&reports.kpis),
@@ -486,6 +486,13 @@ impl View<'_> {
         let (title, desc) = (self.text(title_key), self.text(desc_key));
         let chart = Chart { id, title: &title, desc: &desc, rtl: self.lang.is_rtl() };
         Value::from_safe_string(draw(&chart))
+    }
+
+    /// The period in words, each date isolated so a right-to-left sentence keeps its digits
+    /// in order.
+    fn range(&self, range: &Range) -> String {
+        let isolated = |day| format!("\u{2068}{}\u{2069}", dates::date(at_noon(day), self.tz, self.lang));
+        texts::fill(self.lang, "dashboard.range", &[("from", isolated(range.from)), ("to", isolated(range.to))])
     }
 
     fn kpis(&self, report: &KpiReport) -> Vec<Figure> {
