@@ -1,6 +1,7 @@
 //! `/v1/reports`: a workflow's KPIs over a range of days, per agent, per team, per category,
 //! per channel and as a trend, read from the aggregates the writer keeps (so a report costs the
-//! buckets it reads, not the tickets), each as JSON ([`answers`]) or CSV ([`table`]). Who
+//! buckets it reads, not the tickets), each built by [`build`] (which the manager's dashboard
+//! uses too) and answered as JSON ([`answers`]) or CSV ([`table`]). Who
 //! reads how much is decided in [`access`]; the definitions are those of
 //! [`crate::reports::kpis`].
 //!
@@ -9,14 +10,14 @@
 
 pub mod access;
 pub mod answers;
+pub mod build;
 pub mod table;
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -29,13 +30,13 @@ use super::problem::{ApiError, Problem};
 use crate::engine::FieldProblem;
 use crate::reports::aggregate::Agg;
 use crate::reports::facts::{BucketKey, Family};
-use crate::reports::kpis::{Csat, Figures, Filter, Period, grouped};
-use crate::reports::query::{Query, backlog, buckets, buckets_of};
+use crate::reports::kpis::{Filter, Period, grouped};
+use crate::reports::query::{Query, buckets_of};
 use crate::workflow::load::Workflow;
 use access::Access;
 use answers::{
-    AgentReport, AgentRow, CategoryReport, CategoryRow, ChannelReport, ChannelRow, KpiReport, Performance, TeamReport,
-    TeamRow, TrendReport, TrendRow, ratio, sla_totals,
+    AgentReport, CategoryReport, ChannelReport, ChannelRow, KpiReport, Performance, TeamReport, TeamRow, TrendReport,
+    ratio,
 };
 use table::{Format, Row};
 
@@ -51,7 +52,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The longest range a report covers, in days (ten years).
-const MAX_DAYS: i64 = 3_660;
+pub const MAX_DAYS: i64 = 3_660;
 
 /// `GET /v1/reports/kpis` parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -190,25 +191,12 @@ impl Scope {
 
     /// The SLA clocks the workflow defines (the CSV columns).
     fn clocks(&self) -> Vec<String> {
-        let definition = &self.workflow.definition;
-        let mut clocks = Vec::new();
-        if definition.sla.first_response.is_some() {
-            clocks.push(crate::engine::sla::FIRST_RESPONSE.to_string());
-        }
-        if definition.sla.resolution.is_some() {
-            clocks.push(crate::engine::sla::RESOLUTION.to_string());
-        }
-        for (id, stage) in &definition.stages {
-            if stage.sla.is_some() {
-                clocks.push(crate::engine::sla::stage_clock(id.get_ref()));
-            }
-        }
-        clocks
+        build::clocks(&self.workflow.definition)
     }
 
     /// The stage ids (the backlog's CSV columns).
     fn stages(&self) -> Vec<String> {
-        self.workflow.definition.stages.keys().map(|id| id.get_ref().clone()).collect()
+        build::stages(&self.workflow.definition)
     }
 }
 
@@ -246,27 +234,8 @@ async fn kpis(
         Filter { category: q.category, priority: q.priority, channel: q.channel, agent: agent.clone(), team: q.team };
     let query = scope.query(filter);
     let (store, now) = (state.store.clone(), state.clock.now());
-    let backlog_agent = agent.clone();
-    let (figures, backlog) = blocking(move || {
-        let figures = crate::reports::query::figures(&store, &query)?;
-        let backlog = backlog(&store, &query.workflow, backlog_agent.as_deref(), now)?;
-        Ok((figures, backlog))
-    })
-    .await?;
-    let report = KpiReport { workflow: scope.id(), from: scope.from, to: scope.to, agent, figures, backlog };
-    match scope.format {
-        Format::Json => Ok(Json(report).into_response()),
-        Format::Csv => {
-            let (clocks, stages) = (scope.clocks(), scope.stages());
-            let row = |r: &KpiReport| {
-                let mut row = Row::default();
-                row.put("workflow", &r.workflow).put("from", r.from).put("to", r.to).put("agent", &r.agent);
-                row.figures(&r.figures, &clocks).backlog(&r.backlog, &stages);
-                row
-            };
-            table::csv(&row(&report), &[row(&report)])
-        }
-    }
+    let report = blocking(move || Ok(build::kpi_report(&store, &query, now)?)).await?;
+    build::kpi_answer(scope.format, &report, &scope.clocks(), &scope.stages())
 }
 
 /// Per agent: tickets resolved, first response, first-contact resolution, CSAT, SLA met and
@@ -286,35 +255,10 @@ async fn agents(
     let range = (q.from.as_deref(), q.to.as_deref());
     let scope = Scope::of(&state, &caller, &headers, q.workflow.as_deref(), range, q.format.as_deref(), Vec::new())?;
     let own = scope.access.agent().map(str::to_string);
-    let query = scope.query(Filter { agent: own.clone(), ..Filter::default() });
+    let query = scope.query(Filter { agent: own, ..Filter::default() });
     let (store, now) = (state.store.clone(), state.clock.now());
-    let (groups, backlog) = blocking(move || {
-        let selected = buckets_of(&store, &query, Family::Agent)?;
-        let groups = grouped(&selected, |key| key.agent.clone());
-        Ok((groups, backlog(&store, &query.workflow, own.as_deref(), now)?))
-    })
-    .await?;
-    let mut names: Vec<&String> = groups.keys().chain(backlog.by_agent.keys()).collect();
-    names.sort();
-    names.dedup();
-    let items = names
-        .into_iter()
-        .map(|name| AgentRow {
-            agent: named(name.clone()),
-            performance: Performance::of(groups.get(name).unwrap_or(&Agg::default())),
-            open_workload: backlog.by_agent.get(name).copied().unwrap_or(0),
-        })
-        .collect();
-    let report = AgentReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
-    let row = |r: &AgentRow| {
-        let mut row = Row::default();
-        row.put("agent", &r.agent);
-        r.performance.columns(&mut row);
-        row.put("open_workload", r.open_workload);
-        row
-    };
-    let template = AgentRow { agent: None, performance: Performance::default(), open_workload: 0 };
-    table::answer(scope.format, &report, &report.items, &template, row)
+    let report = blocking(move || Ok(build::agent_report(&store, &query, now)?)).await?;
+    build::agent_answer(scope.format, &report)
 }
 
 /// Per team (the role tickets are worked in): the same figures as per agent, for "% met per
@@ -365,63 +309,11 @@ async fn categories(
 ) -> Result<Response, ApiError> {
     let range = (q.from.as_deref(), q.to.as_deref());
     let scope = Scope::of(&state, &caller, &headers, q.workflow.as_deref(), range, q.format.as_deref(), Vec::new())?;
-    let groups = grouped_by(&state, &scope, Family::Category, |key| key.category.clone()).await?;
-    let mut items: Vec<CategoryRow> = groups
-        .into_iter()
-        .map(|(name, agg)| {
-            let f = Figures::of(&agg);
-            let (met, breached) = sla_totals(&f);
-            CategoryRow {
-                category: named(name),
-                tickets_opened: f.tickets_opened,
-                tickets_resolved: f.tickets_resolved,
-                csat: f.csat,
-                sla_met: met,
-                sla_breached: breached,
-                sla_breach_rate: ratio(breached, met + breached),
-                repeats: f.repeats,
-                repeat_rate: f.repeat_rate,
-                reopen_rate: f.reopen_rate,
-            }
-        })
-        .collect();
-    // Least happy first; without answers last (stable: by name within).
-    items.sort_by(|a, b| match (a.csat.satisfied_rate, b.csat.satisfied_rate) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
-    });
-    let report = CategoryReport { workflow: scope.id(), from: scope.from, to: scope.to, items };
-    let row = |r: &CategoryRow| {
-        let mut row = Row::default();
-        row.put("category", &r.category)
-            .put("tickets_opened", r.tickets_opened)
-            .put("tickets_resolved", r.tickets_resolved)
-            .put("csat_responses", r.csat.responses)
-            .put("csat_satisfied_rate", r.csat.satisfied_rate)
-            .put("csat_mean", r.csat.mean)
-            .put("sla_met", r.sla_met)
-            .put("sla_breached", r.sla_breached)
-            .put("sla_breach_rate", r.sla_breach_rate)
-            .put("repeats", r.repeats)
-            .put("repeat_rate", r.repeat_rate)
-            .put("reopen_rate", r.reopen_rate);
-        row
-    };
-    let template = CategoryRow {
-        category: None,
-        tickets_opened: 0,
-        tickets_resolved: 0,
-        csat: Csat::default(),
-        sla_met: 0,
-        sla_breached: 0,
-        sla_breach_rate: None,
-        repeats: 0,
-        repeat_rate: None,
-        reopen_rate: None,
-    };
-    table::answer(scope.format, &report, &report.items, &template, row)
+    let own = scope.access.agent().map(str::to_string);
+    let query = scope.query(Filter { agent: own, ..Filter::default() });
+    let store = state.store.clone();
+    let report = blocking(move || Ok(build::category_report(&store, &query)?)).await?;
+    build::category_answer(scope.format, &report)
 }
 
 /// The channel mix: tickets opened per intake channel and their share.
@@ -506,37 +398,6 @@ async fn trend(
         Filter { category: q.category, priority: q.priority, channel: q.channel, agent: agent.clone(), team: q.team };
     let query = scope.query(filter);
     let store = state.store.clone();
-    let groups =
-        blocking(move || Ok(grouped(&buckets(&store, &query)?, |key| period.start(key.day).to_string()))).await?;
-    let mut items = Vec::new();
-    let mut start = period.start(scope.from);
-    while start <= scope.to {
-        let agg = groups.get(&start.to_string()).cloned().unwrap_or_default();
-        items.push(TrendRow { period: start, figures: Figures::of(&agg) });
-        start = match period {
-            Period::Day => start + Duration::days(1),
-            Period::Week => start + Duration::days(7),
-            Period::Month => Period::Month.start(start + Duration::days(31)),
-        };
-    }
-    let bucket = match period {
-        Period::Day => "day",
-        Period::Week => "week",
-        Period::Month => "month",
-    };
-    let report =
-        TrendReport { workflow: scope.id(), from: scope.from, to: scope.to, bucket: bucket.into(), agent, items };
-    match scope.format {
-        Format::Json => Ok(Json(report).into_response()),
-        Format::Csv => {
-            let clocks = scope.clocks();
-            let row = |period: NaiveDate, figures: &Figures| {
-                let mut row = Row::default();
-                row.put("period", period).figures(figures, &clocks);
-                row
-            };
-            let template = row(scope.from, &Figures::default());
-            table::csv(&template, &report.items.iter().map(|r| row(r.period, &r.figures)).collect::<Vec<_>>())
-        }
-    }
+    let report = blocking(move || Ok(build::trend_report(&store, &query, period)?)).await?;
+    build::trend_answer(scope.format, &report, &scope.clocks())
 }

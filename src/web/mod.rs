@@ -12,12 +12,14 @@
 //! - agents: [`work`] (my work: assigned to me, then my roles' queues), [`ticket`] (a ticket:
 //!   clocks, forms, checklist, transitions with their unmet guards, approvals, replies, notes,
 //!   files, timeline);
-//! - managers: [`dashboard`] (the KPIs with charts, for accountable roles and admins);
+//! - managers: [`dashboard`] (the KPIs with charts, for accountable roles and admins),
+//!   [`charts`] (inline SVG charts drawn on the server);
 //! - customers: [`request`] (the web request form of a workflow), [`status`] (a request's
 //!   status page from the customer's mail, with a reply box). The survey page is
 //!   [`crate::api::survey`].
 
 pub mod assets;
+pub mod charts;
 pub mod clocks;
 pub mod dashboard;
 pub mod limits;

@@ -23,17 +23,23 @@ impl Access {
     /// The access of `caller` to the reports of `workflow`; 403 with the reason for someone
     /// without a role in it.
     pub fn of(caller: &Caller, workflow: &WorkflowFile) -> Result<Self, ApiError> {
-        match caller.0.role {
+        Self::of_person(caller.0.role, &caller.0.person, workflow).map_err(ApiError::forbidden)
+    }
+
+    /// The access of `person`, signed in or holding a token as `role`, to the reports of
+    /// `workflow` (the one rule for the API and the pages); the reason for someone without a
+    /// role in it.
+    pub fn of_person(role: TokenRole, person: &str, workflow: &WorkflowFile) -> Result<Self, String> {
+        match role {
             TokenRole::Admin | TokenRole::Integrator => return Ok(Self::All),
             TokenRole::Agent => {}
         }
-        let person = caller.0.person.as_str();
         let roles = crate::engine::transition::roles_of(workflow, person);
         if roles.is_empty() {
-            return Err(ApiError::forbidden(format!(
+            return Err(format!(
                 "{person} holds no role in workflow `{}`: its reports are for its managers and agents",
                 workflow.id.get_ref()
-            )));
+            ));
         }
         let accountable = workflow
             .stages
