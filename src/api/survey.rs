@@ -171,7 +171,11 @@ struct Found {
 impl Found {
     /// A page that thanks the customer (or says why not), with text `key`.
     fn thanks(&self, status: StatusCode, key: &str) -> Response {
-        noindex(self.frame.render_with(status, "survey_done.html", context! { key => key, number => self.ticket.number }))
+        noindex(self.frame.render_with(
+            status,
+            "survey_done.html",
+            context! { key => key, number => self.ticket.number },
+        ))
     }
 
     /// The form, with what was answered and the problems found.
@@ -254,7 +258,9 @@ fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Found, Box<R
     let token = verified.map_err(|error| {
         Box::new(noindex(match error {
             TokenError::Invalid => frame.error(PageError::NotFound),
-            TokenError::Expired(_) => frame.error(PageError::Gone(texts::text(frame.lang, "survey.expired").to_string())),
+            TokenError::Expired(_) => {
+                frame.error(PageError::Gone(texts::text(frame.lang, "survey.expired").to_string()))
+            }
         }))
     })?;
     let Some(ticket) = ticket else { return Err(Box::new(noindex(frame.error(PageError::NotFound)))) };
@@ -266,4 +272,3 @@ fn answered(ticket: &Ticket, token: &SurveyToken) -> bool {
     let id = token.survey.to_string();
     ticket.surveys.iter().any(|s| s.survey == id)
 }
-

@@ -123,7 +123,8 @@ mod tests {
         assert_eq!(StatusLink::verify(&token, b"secret"), Ok(link));
         assert_eq!(StatusLink::verify(&token, b"other"), Err(LinkError::Invalid));
         let other = StatusLink { ticket: TicketId(ulid::Ulid::from_parts(1, 3)) }.sign(b"secret");
-        let swapped = format!("{}.{}", &other[..other.find('.').expect("a dot")], &token[token.find('.').expect("a dot") + 1..]);
+        let swapped =
+            format!("{}.{}", &other[..other.find('.').expect("a dot")], &token[token.find('.').expect("a dot") + 1..]);
         assert_eq!(StatusLink::verify(&swapped, b"secret"), Err(LinkError::Invalid));
         assert_eq!(StatusLink::verify("garbage", b"secret"), Err(LinkError::Invalid));
         // A sign-in token is not a status token, even under the same secret.

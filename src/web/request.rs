@@ -144,7 +144,10 @@ fn typed(field: &Field, posted: &[String], tz: chrono_tz::Tz) -> Option<serde_js
         }
         FieldType::Integer => first.map(|t| t.parse::<i64>().map_or_else(|_| text(t), serde_json::Value::from)),
         FieldType::Number => first.map(|t| {
-            t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or_else(|| text(t), serde_json::Value::Number)
+            t.parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or_else(|| text(t), serde_json::Value::Number)
         }),
         FieldType::Bool => first.map(|t| match t {
             "yes" => serde_json::Value::Bool(true),
@@ -250,12 +253,7 @@ fn render_form(
                 .iter()
                 .find(|(_, engine)| *engine == p.field)
                 .map(|(input, _)| (*input).to_string())
-                .or_else(|| {
-                    fields
-                        .iter()
-                        .find(|i| format!("forms.{}", &i.name[2..]) == p.field)
-                        .map(|i| i.id.clone())
-                });
+                .or_else(|| fields.iter().find(|i| format!("forms.{}", &i.name[2..]) == p.field).map(|i| i.id.clone()));
             let label = target.as_ref().map(|t| {
                 fields.iter().find(|i| &i.id == t).map_or_else(
                     || texts::text(frame.lang, &format!("request.field.{t}")).to_string(),

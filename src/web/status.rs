@@ -189,23 +189,28 @@ fn stage_words(ticket: &Ticket, workflow: &Workflow, frame: &Frame) -> (String, 
         Status::Merged => context! { key => "status.next_merged" },
         Status::Open if stage.is_some_and(|s| s.pauses_sla) => context! { key => "status.next_waiting" },
         Status::Open => match aim(ticket, workflow) {
-            Some(due) => context! { key => "status.next_aim", due => rfc3339(due) },
+            Some((key, due)) => context! { key => key, due => rfc3339(due) },
             None => context! { key => "status.next_soon" },
         },
     };
     (words, next)
 }
 
-/// When the team aims to answer: the deadline of the stage's running clock, else of the
-/// first-response clock, else of the resolution clock.
-fn aim(ticket: &Ticket, workflow: &Workflow) -> Option<DateTime<Utc>> {
+/// What the team aims to do next and by when (the text saying so): the deadline of the
+/// stage's running clock (finish this step), else of the first-response clock (answer), else
+/// of the resolution clock (resolve).
+fn aim(ticket: &Ticket, workflow: &Workflow) -> Option<(&'static str, DateTime<Utc>)> {
     use crate::engine::sla;
     let definition = &workflow.definition;
-    let clocks = [sla::stage_clock(&ticket.stage), sla::FIRST_RESPONSE.to_string(), sla::RESOLUTION.to_string()];
-    clocks.iter().find_map(|name| {
+    let clocks = [
+        (sla::stage_clock(&ticket.stage), "status.next_step"),
+        (sla::FIRST_RESPONSE.to_string(), "status.next_aim"),
+        (sla::RESOLUTION.to_string(), "status.next_resolve"),
+    ];
+    clocks.iter().find_map(|(name, key)| {
         let clock = ticket.slas.get(name).filter(|c| c.is_active())?;
         let definition_of = sla::definition(definition, name)?;
-        sla::deadline(clock, &sla::calendar(definition, definition_of))
+        sla::deadline(clock, &sla::calendar(definition, definition_of)).map(|due| (*key, due))
     })
 }
 
@@ -327,7 +332,9 @@ async fn reply(
         Err(WriteError::Engine(EngineError::Invalid(problems) | EngineError::Refused(problems))) => {
             again(StatusCode::UNPROCESSABLE_ENTITY, reply_problem(frame, &problems))
         }
-        Err(WriteError::Engine(EngineError::Finished(_))) if follows_up(&found) => follow_up(&state, &found, text).await,
+        Err(WriteError::Engine(EngineError::Finished(_))) if follows_up(&found) => {
+            follow_up(&state, &found, text).await
+        }
         Err(WriteError::Engine(EngineError::Finished(message))) => again(StatusCode::CONFLICT, message),
         Err(WriteError::Engine(EngineError::Forbidden(message))) => again(StatusCode::FORBIDDEN, message),
         Err(error) => frame.error(PageError::internal(&error)),
@@ -365,7 +372,8 @@ async fn follow_up(state: &AppState, found: &Found, text: String) -> Response {
             Redirect::to(&format!("/status/{token}?sent=follow_up")).into_response()
         }
         Err(WriteError::Engine(EngineError::Invalid(problems) | EngineError::Refused(problems))) => {
-            let said = Said { reply: text, reply_problem: Some(reply_problem(&found.frame, &problems)), ..Said::default() };
+            let said =
+                Said { reply: text, reply_problem: Some(reply_problem(&found.frame, &problems)), ..Said::default() };
             render(state, found, StatusCode::UNPROCESSABLE_ENTITY, &said, None)
         }
         Err(error) => found.frame.error(PageError::internal(&error)),
@@ -402,7 +410,8 @@ async fn upload(
     };
     // Refused before the body is read, as the API does.
     if let Err(error) = may_attach(&found.workflow, &found.ticket, &found.actor()) {
-        let status = if matches!(error, EngineError::Finished(_)) { StatusCode::CONFLICT } else { StatusCode::FORBIDDEN };
+        let status =
+            if matches!(error, EngineError::Finished(_)) { StatusCode::CONFLICT } else { StatusCode::FORBIDDEN };
         return again(Refusal(status, error.to_string()));
     }
     let files = match receive(frame, &found.workflow, request).await {

@@ -219,7 +219,13 @@ async fn ticket_with_history(app: &TestApp, sink: &SmtpSink, email: &str) -> (St
     let ticket = admin.open(body).await;
     let number = ticket["number"].as_str().expect("number").to_string();
     admin.command(&number, "assign", json!({ "assignee": "maryam@example.com" })).await;
-    admin.command(&number, "comments", json!({ "body": "INTERNAL: ask ali@example.com about the pump", "public": false })).await;
+    admin
+        .command(
+            &number,
+            "comments",
+            json!({ "body": "INTERNAL: ask ali@example.com about the pump", "public": false }),
+        )
+        .await;
     admin.command(&number, "comments", json!({ "body": "We ordered a new pump for you.", "public": true })).await;
     let staff_file = admin
         .request(reqwest::Method::POST, &format!("/v1/tickets/{number}/attachments?name=internal-quote.pdf"))
@@ -244,7 +250,11 @@ async fn the_status_page_shows_public_replies_and_never_internal_notes_or_staff(
     let html = page.text().await.expect("body");
     assert!(html.contains(&number) && html.contains("Dishwasher leaks"), "{html}");
     assert!(html.contains("We ordered a new pump for you."), "the public reply: {html}");
-    assert!(html.contains("Register and confirm the request"), "the stage in words: {html}");
+    // A visitor who chose Persian reads the page's own texts in Persian.
+    let fa = app.client.get(&link).header("cookie", "afterdesk_lang=fa").send().await.expect("GET");
+    let fa = fa.text().await.expect("body");
+    assert!(fa.contains("lang=\"fa\" dir=\"rtl\"") && fa.contains("گروه ما"), "{fa}");
+    assert!(html.contains("We have your request and are checking the details with you."), "the stage in words: {html}");
     for secret in ["INTERNAL", "ali@example.com", "maryam@example.com", "internal-quote.pdf", "intake", "Priority"] {
         assert!(!html.contains(secret), "{secret} must not show: {html}");
     }
@@ -310,7 +320,8 @@ async fn a_file_uploaded_on_the_status_page_is_the_customers_to_download() {
     let sent = app.client.post(format!("{link}/files")).header("content-type", content_type).body(body).send().await;
     let sent = sent.expect("POST");
     assert_eq!(sent.status(), StatusCode::SEE_OTHER);
-    let files = expect_status(app.admin().get(&format!("/v1/tickets/{number}/attachments")).await, StatusCode::OK).await;
+    let files =
+        expect_status(app.admin().get(&format!("/v1/tickets/{number}/attachments")).await, StatusCode::OK).await;
     let mine = files["items"].as_array().expect("files").iter().find(|f| f["name"] == "photo of the leak.jpg").cloned();
     let mine = mine.unwrap_or_else(|| panic!("the customer's file in {files:#}"));
     assert_eq!(mine["content_type"], "image/jpeg");
