@@ -347,3 +347,57 @@ async fn a_file_uploaded_on_the_status_page_is_the_customers_to_download() {
     assert!(none.text().await.expect("body").contains("Choose a file first."));
     app.stop().await;
 }
+
+/// A workflow whose closed requests get a follow-up when the customer writes again.
+const QUICK: &str = r#"
+id = "quick"
+name = "Quick fixes"
+ticket_prefix = "QF"
+reply_when_closed = "follow_up"
+
+[roles]
+agent = ["agent@example.com"]
+
+[stages.work]
+name = "Working on it"
+raci = { responsible = "agent", informed = ["customer"] }
+transitions = [{ name = "close", to = "closed" }]
+
+[stages.closed]
+name = "Closed"
+terminal = true
+
+[[notifications]]
+on = "ticket_opened"
+notify = ["customer"]
+"#;
+
+#[tokio::test]
+async fn a_reply_to_a_closed_request_follows_up_as_its_workflow_says_and_old_pages_expire() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, Some(QUICK), 5).await;
+    let customer = json!({ "name": "Leyla", "email": "leyla@example.org" });
+    let ticket = app.admin().open(json!({ "workflow": "quick", "subject": "Kettle", "customer": customer })).await;
+    let number = ticket["number"].as_str().expect("number").to_string();
+    let link = status_link(&app, &sink, "leyla@example.org").await;
+    app.admin().transition(&number, "close").await;
+
+    let page = app.client.get(&link).send().await.expect("GET").text().await.expect("body");
+    assert!(page.contains("Your request is closed"), "{page}");
+    let sent = app.client.post(format!("{link}/reply")).form(&[("body", "It broke again.")]).send().await;
+    let sent = sent.expect("POST");
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    let next = header(&sent, "location").expect("a Location");
+    assert!(next.ends_with("?sent=follow_up") && !link.ends_with(next.trim_end_matches("?sent=follow_up")), "{next}");
+    let page = app.client.get(app.url(&next)).send().await.expect("GET").text().await.expect("body");
+    assert!(page.contains("It broke again.") && page.contains("QF-2"), "the new request's page: {page}");
+    let follow_up = app.admin().ticket("QF-2").await;
+    assert_eq!(follow_up["channel"], "web");
+    assert!(follow_up["links"].to_string().contains("follow_up_of"), "{follow_up:#}");
+    assert_eq!(app.admin().ticket(&number).await["status"], "closed", "the closed one stays closed");
+
+    // Half a year after closing, the old request's page is gone.
+    app.advance(chrono::Duration::days(181));
+    assert_eq!(app.client.get(&link).send().await.expect("GET").status(), StatusCode::GONE);
+    app.stop().await;
+}

@@ -44,6 +44,11 @@ async fn text_of(browser: &Browser, css: &str) -> String {
     element.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
 }
 
+/// Waits for `css` to be on the page (after a form was sent, the next page loads).
+async fn wait_for(browser: &Browser, css: &str) {
+    browser.client().wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("waiting for {css}: {e}"));
+}
+
 async fn page_source(browser: &Browser) -> String {
     browser.client().source().await.expect("the page's source")
 }
@@ -81,12 +86,14 @@ async fn customer_round_trip(lang: &str, email: &str) {
     fill(&browser, "#f-request-product", "Washer W-9").await;
     fill(&browser, "#f-request-problem", "The drum stops turning mid-cycle.").await;
     click(&browser, "form[action='/request/after-sales'] button[type=submit]").await;
+    wait_for(&browser, "#subject-problem").await;
     let html = page_source(&browser).await;
     assert!(html.contains("id=\"subject-problem\""), "the subject's problem: {html}");
     browser.check_accessible(&format!("request form with problems ({lang})")).await;
     browser.screenshot(&format!("customer-request-problems-{lang}")).await;
     fill(&browser, "#subject", "Washer stops mid-cycle").await;
     click(&browser, "form[action='/request/after-sales'] button[type=submit]").await;
+    wait_for(&browser, "#ticket-number").await;
 
     let number = text_of(&browser, "#ticket-number").await;
     assert!(number.starts_with("AS-"), "a ticket number on the confirmation: {number}");
@@ -103,6 +110,7 @@ async fn customer_round_trip(lang: &str, email: &str) {
 
     fill(&browser, "#body", "The leak is under the door.").await;
     click(&browser, "#send-reply").await;
+    wait_for(&browser, "#notice").await;
     let html = page_source(&browser).await;
     assert!(html.contains("id=\"notice\"") && html.contains("The leak is under the door."), "{html}");
     browser.check_console(&format!("status page after a reply ({lang})")).await;
@@ -111,8 +119,11 @@ async fn customer_round_trip(lang: &str, email: &str) {
     let events = app.admin().get(&format!("/v1/tickets/{number}/events")).await;
     let events: serde_json::Value = events.json().await.expect("events");
     assert!(
-        events["items"].as_array().expect("events").iter().any(|e| e["kind"] == "customer_replied"
-            && e["actor"]["kind"] == "customer"),
+        events["items"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "customer_replied" && e["actor"]["kind"] == "customer"),
         "the reply is the customer's: {events:#}"
     );
     browser.close().await;
