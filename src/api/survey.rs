@@ -4,13 +4,15 @@
 //! `GET /survey/{token}` only shows the form: mail scanners and link previews follow links, so
 //! a GET never records anything. `POST /survey/{token}` (the form's Submit) records the answer
 //! as a `survey_answered` event on the ticket and in the customer's record. A token is signed,
-//! expires, and works once.
+//! expires, and works once. The page is drawn in the web pages' frame (`survey.html`), in the
+//! workflow's language (or the one the visitor chose), with its texts in `[survey]`.
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use minijinja::{Value, context};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,13 +23,21 @@ use super::extract::{ApiJson, ApiPath, Caller, IfMatch};
 use super::problem::{ApiError, Problem};
 use crate::engine::survey::{SurveyAnswer, range};
 use crate::engine::{Actor, ActorKind, Command, EngineError, FieldProblem, Ticket};
+use crate::locale::Lang;
 use crate::notify::survey::{SurveyToken, TokenError};
+use crate::web::page::{Frame, PageError};
+use crate::web::session::Visitor;
+use crate::web::texts;
 use crate::workflow::model::{Question, Survey};
 use crate::writer::{CommandRequest, WriteError};
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(survey_page, answer_page)).routes(routes!(record_answer))
+    // The page is one of the pages: it gets their headers (scripts and styles only from here).
+    OpenApiRouter::new()
+        .routes(routes!(survey_page, answer_page))
+        .layer(axum::middleware::from_fn(crate::web::page::security_headers))
+        .routes(routes!(record_answer))
 }
 
 /// What the survey form posts (all optional; empty means not answered).
@@ -53,12 +63,10 @@ pub struct SurveyForm {
     responses((status = 200, description = "The form (or a note that it was answered)", content_type = "text/html", body = String),
               (status = 404, description = "Not a valid link", content_type = "text/html", body = String),
               (status = 410, description = "The link expired", content_type = "text/html", body = String)))]
-async fn survey_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match open(&state, &token) {
-        Ok((token, ticket, _)) if answered(&ticket, &token) => {
-            page(StatusCode::OK, "Thank you", &format!("<p>{}</p>", already(&ticket)))
-        }
-        Ok((_, ticket, survey)) => form_page(StatusCode::OK, &ticket, &survey, &[], &SurveyForm::default()),
+async fn survey_page(State(state): State<AppState>, visitor: Visitor, Path(token): Path<String>) -> Response {
+    match open(&state, &visitor, &token) {
+        Ok(found) if answered(&found.ticket, &found.token) => found.thanks(StatusCode::OK, "survey.already"),
+        Ok(found) => found.form(StatusCode::OK, &[], &SurveyForm::default()),
         Err(response) => *response,
     }
 }
@@ -76,18 +84,21 @@ async fn survey_page(State(state): State<AppState>, Path(token): Path<String>) -
               (status = 410, description = "The link expired", content_type = "text/html", body = String)))]
 async fn answer_page(
     State(state): State<AppState>,
+    visitor: Visitor,
     Path(token): Path<String>,
     form: Result<Form<SurveyForm>, FormRejection>,
 ) -> Response {
-    let (token, ticket, survey) = match open(&state, &token) {
+    let found = match open(&state, &visitor, &token) {
         Ok(found) => found,
         Err(response) => return *response,
     };
     let form = match form {
         Ok(Form(form)) => form,
         Err(rejection) => {
-            let text = "<p>Please answer with the survey form.</p>";
-            return page(rejection.status(), "Please use the form", text);
+            let why = texts::text(found.frame.lang, "survey.use_form").to_string();
+            let mut response = found.frame.error(PageError::BadRequest(why));
+            *response.status_mut() = rejection.status();
+            return response;
         }
     };
     let mut problems = Vec::new();
@@ -95,39 +106,36 @@ async fn answer_page(
         let text = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
         let parsed = text.parse().ok();
         if parsed.is_none() {
-            problems.push(FieldProblem::new(field, "pick one of the numbers"));
+            problems.push(FieldProblem::new(field, texts::text(found.frame.lang, "survey.pick_one")));
         }
         parsed
     };
     let answer = SurveyAnswer {
-        survey: token.survey.to_string(),
+        survey: found.token.survey.to_string(),
         csat: score("csat", &form.csat),
         nps: score("nps", &form.nps),
         ces: score("ces", &form.ces),
         comment: form.comment.clone(),
     };
     if !problems.is_empty() {
-        return form_page(StatusCode::UNPROCESSABLE_ENTITY, &ticket, &survey, &problems, &form);
+        return found.form(StatusCode::UNPROCESSABLE_ENTITY, &problems, &form);
     }
-    let actor = Actor { id: ticket.customer.to_string(), kind: ActorKind::Customer };
+    let actor = Actor { id: found.ticket.customer.to_string(), kind: ActorKind::Customer };
     let request = CommandRequest {
-        ticket: ticket.id.to_string(),
+        ticket: found.ticket.id.to_string(),
         command: Command::AnswerSurvey(answer),
         actor,
         expected_revision: None,
     };
     match state.writer.command(request).await {
-        Ok(_) => page(StatusCode::OK, "Thank you", "<p>Thank you: your answer was recorded.</p>"),
+        Ok(_) => found.thanks(StatusCode::OK, "survey.recorded"),
         Err(WriteError::Engine(EngineError::Invalid(problems))) => {
-            form_page(StatusCode::UNPROCESSABLE_ENTITY, &ticket, &survey, &problems, &form)
+            found.form(StatusCode::UNPROCESSABLE_ENTITY, &problems, &form)
         }
-        Err(WriteError::Engine(EngineError::Finished(_))) => {
-            page(StatusCode::CONFLICT, "Already answered", &format!("<p>{}</p>", already(&ticket)))
-        }
+        Err(WriteError::Engine(EngineError::Finished(_))) => found.thanks(StatusCode::CONFLICT, "survey.already"),
         Err(error) => {
-            tracing::error!(%error, ticket = %ticket.number, "a survey answer could not be recorded");
-            let text = "<p>Your answer could not be saved just now. Please try again in a minute.</p>";
-            page(StatusCode::SERVICE_UNAVAILABLE, "Please try again", text)
+            tracing::error!(%error, ticket = %found.ticket.number, "a survey answer could not be recorded");
+            found.thanks(StatusCode::SERVICE_UNAVAILABLE, "survey.try_again")
         }
     }
 }
@@ -151,127 +159,116 @@ async fn record_answer(
     super::tickets::run(&state, &caller, &id, if_match, Command::AnswerSurvey(answer)).await
 }
 
-/// The token's ticket and survey, or the page that says why not.
-fn open(state: &AppState, token: &str) -> Result<(SurveyToken, Ticket, Survey), Box<Response>> {
-    let token = SurveyToken::verify(token, state.survey_secret.as_ref(), state.clock.now()).map_err(|error| {
-        let status = match error {
-            TokenError::Invalid => StatusCode::NOT_FOUND,
-            TokenError::Expired(_) => StatusCode::GONE,
+/// A survey link's ticket and survey, and the frame of its page (the workflow's language and
+/// time zone, or the visitor's choice).
+struct Found {
+    token: SurveyToken,
+    ticket: Ticket,
+    survey: Survey,
+    frame: Frame,
+}
+
+impl Found {
+    /// A page that thanks the customer (or says why not), with text `key`.
+    fn thanks(&self, status: StatusCode, key: &str) -> Response {
+        noindex(self.frame.render_with(
+            status,
+            "survey_done.html",
+            context! { key => key, number => self.ticket.number },
+        ))
+    }
+
+    /// The form, with what was answered and the problems found.
+    fn form(&self, status: StatusCode, problems: &[FieldProblem], form: &SurveyForm) -> Response {
+        let problem_of = |name: &str| problems.iter().find(|p| p.field == name).map(|p| p.message.clone());
+        let questions: Vec<Value> = self
+            .survey
+            .questions
+            .iter()
+            .map(|question| {
+                let question = *question.get_ref();
+                let (name, value) = match question {
+                    Question::Csat => ("csat", &form.csat),
+                    Question::Nps => ("nps", &form.nps),
+                    Question::Ces => ("ces", &form.ces),
+                    Question::Comment => ("comment", &form.comment),
+                };
+                let scores: Vec<u8> = range(question).map(|(low, high)| (low..=high).collect()).unwrap_or_default();
+                context! {
+                    name => name,
+                    label_key => format!("survey.question.{name}"),
+                    scale_key => format!("survey.scale.{name}"),
+                    scores => scores,
+                    value => value.clone().unwrap_or_default(),
+                    problem => problem_of(name),
+                }
+            })
+            .collect();
+        // Problems on no question of the form (there should be none) are listed at the top.
+        let known = ["csat", "nps", "ces", "comment"];
+        let other: Vec<String> = problems
+            .iter()
+            .filter(|p| !known.contains(&p.field.as_str()))
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
+        let context = context! {
+            number => self.ticket.number,
+            subject => self.ticket.subject,
+            questions => questions,
+            other => other,
+            invalid => !problems.is_empty(),
         };
-        Box::new(page(status, "Survey link not valid", &format!("<p>{}.</p>", escape(&error.to_string()))))
+        noindex(self.frame.render_with(status, "survey.html", context))
+    }
+}
+
+/// Survey pages are nobody's search result.
+fn noindex(mut response: Response) -> Response {
+    response.headers_mut().insert("x-robots-tag", HeaderValue::from_static("noindex"));
+    response
+}
+
+/// The token's ticket and survey, or the page that says why not.
+fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Found, Box<Response>> {
+    let path = format!("/survey/{token}");
+    let fallback = || Frame::anonymous(visitor.lang(Lang::En), chrono_tz::UTC, path.clone());
+    let unavailable = |frame: Frame| Box::new(frame.error(PageError::Internal("the store failed".into())));
+    let verified = SurveyToken::verify(token, state.survey_secret.as_ref(), state.clock.now());
+    // The ticket first, so even a refusal speaks the workflow's language.
+    let ticket_id = match &verified {
+        Ok(token) => Some(token.ticket),
+        Err(_) => token.split('.').next().and_then(|id| id.parse().ok()),
+    };
+    let ticket = match ticket_id.map(|id| state.store.ticket(id)) {
+        Some(Ok(ticket)) => ticket,
+        Some(Err(_)) => return Err(unavailable(fallback())),
+        None => None,
+    };
+    let workflow = match &ticket {
+        Some(ticket) => match state.registry.version(&ticket.workflow, &ticket.version) {
+            Ok(workflow) => workflow,
+            Err(_) => return Err(unavailable(fallback())),
+        },
+        None => None,
+    };
+    let frame = match &workflow {
+        Some(w) => Frame::anonymous(visitor.lang_for(w.definition.language), w.definition.timezone(), path.clone()),
+        None => fallback(),
+    };
+    let token = verified.map_err(|error| {
+        Box::new(noindex(match error {
+            TokenError::Invalid => frame.error(PageError::NotFound),
+            TokenError::Expired(_) => {
+                frame.error(PageError::Gone(texts::text(frame.lang, "survey.expired").to_string()))
+            }
+        }))
     })?;
-    let unavailable =
-        || Box::new(page(StatusCode::SERVICE_UNAVAILABLE, "Please try again", "<p>Please try again in a minute.</p>"));
-    let ticket = match state.store.ticket(token.ticket) {
-        Ok(Some(ticket)) => ticket,
-        Ok(None) => {
-            return Err(Box::new(page(StatusCode::NOT_FOUND, "Survey link not valid", "<p>No such survey.</p>")));
-        }
-        Err(_) => return Err(unavailable()),
-    };
-    let survey = match state.registry.version(&ticket.workflow, &ticket.version) {
-        Ok(workflow) => workflow.and_then(|w| w.definition.survey.clone()).unwrap_or_default(),
-        Err(_) => return Err(unavailable()),
-    };
-    Ok((token, ticket, survey))
+    let Some(ticket) = ticket else { return Err(Box::new(noindex(frame.error(PageError::NotFound)))) };
+    let survey = workflow.and_then(|w| w.definition.survey.clone()).unwrap_or_default();
+    Ok(Found { token, ticket, survey, frame })
 }
 
 fn answered(ticket: &Ticket, token: &SurveyToken) -> bool {
     let id = token.survey.to_string();
     ticket.surveys.iter().any(|s| s.survey == id)
-}
-
-fn already(ticket: &Ticket) -> String {
-    format!("This survey about request {} was already answered. Thank you!", escape(&ticket.number))
-}
-
-fn form_page(
-    status: StatusCode,
-    ticket: &Ticket,
-    survey: &Survey,
-    problems: &[FieldProblem],
-    form: &SurveyForm,
-) -> Response {
-    let mut body = format!(
-        "<p>Request <strong>{}</strong>: {}</p>\n<form method=\"post\">\n",
-        escape(&ticket.number),
-        escape(&ticket.subject)
-    );
-    if !problems.is_empty() {
-        body.push_str("<div role=\"alert\" style=\"color:#b42318\"><ul>");
-        for problem in problems {
-            body.push_str(&format!("<li>{}: {}</li>", escape(&problem.field), escape(&problem.message)));
-        }
-        body.push_str("</ul></div>\n");
-    }
-    for question in &survey.questions {
-        let question = *question.get_ref();
-        let (name, label, value) = match question {
-            Question::Csat => (
-                "csat",
-                "How satisfied are you with how we handled your request? (1 = very unhappy, 5 = very happy)",
-                &form.csat,
-            ),
-            Question::Nps => {
-                ("nps", "How likely are you to recommend us to a friend? (0 = not at all, 10 = very likely)", &form.nps)
-            }
-            Question::Ces => {
-                ("ces", "How easy was it to get your request handled? (1 = very hard, 7 = very easy)", &form.ces)
-            }
-            Question::Comment => ("comment", "Anything you want to tell us?", &form.comment),
-        };
-        match range(question) {
-            Some((low, high)) => {
-                body.push_str(&format!("<fieldset><legend>{}</legend>\n", escape(label)));
-                for score in low..=high {
-                    let checked = if value.as_deref() == Some(score.to_string().as_str()) { " checked" } else { "" };
-                    body.push_str(&format!(
-                        "<label style=\"margin-right:10px\"><input type=\"radio\" name=\"{name}\" value=\"{score}\"{checked}> {score}</label>\n"
-                    ));
-                }
-                body.push_str("</fieldset>\n");
-            }
-            None => body.push_str(&format!(
-                "<label for=\"comment\">{}</label><br><textarea id=\"comment\" name=\"comment\" rows=\"4\" cols=\"50\" maxlength=\"5000\" dir=\"auto\">{}</textarea>\n",
-                escape(label),
-                escape(value.as_deref().unwrap_or_default())
-            )),
-        }
-    }
-    body.push_str("<p><button type=\"submit\">Send</button></p>\n</form>");
-    page(status, "How did we do?", &body)
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
-         <style>body{{font-family:-apple-system,Segoe UI,Tahoma,Arial,sans-serif;max-width:640px;margin:0 auto;padding:16px;line-height:1.5}}\
-         fieldset{{border:1px solid #d0d7de;border-radius:6px;margin:12px 0}}button{{padding:8px 18px}}</style></head>\
-         <body><div dir=\"auto\"><h1>{title}</h1>\n{body}\n</div></body></html>\n",
-        title = escape(title)
-    );
-    let mut response = (status, Html(html)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"),
-    );
-    response
-}
-
-/// Text made safe inside HTML (MiniJinja's escaping, as in the mail templates).
-fn escape(text: &str) -> String {
-    minijinja::HtmlEscape(text).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn escape_makes_markup_inert() {
-        assert_eq!(super::escape("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#x27;");
-    }
 }

@@ -191,7 +191,8 @@ impl Purpose {
 
     /// Sample values of exactly the keys a message for this purpose has: those the engine puts
     /// in (`engine::notices`, `jobs`) and the links the delivery worker adds (customer mail
-    /// gets no `ticket_url`: customers cannot open the API).
+    /// gets no `ticket_url`, customers cannot open the API; it gets `status_url`, the request's
+    /// status page).
     pub fn sample(self) -> serde_json::Value {
         let ticket = json!({
             "number": "AS-7", "subject": "Washer stops mid-cycle", "stage": "review", "stage_name": "Review",
@@ -266,6 +267,10 @@ impl Purpose {
             // A digest is about no ticket, and customers cannot open the API: no ticket link.
             if matches!(self, Self::Digest | Self::KpiReport | Self::SignIn) || self.audience() == Audience::Customer {
                 map.remove("ticket_url");
+            }
+            // Customer mail about a request links to its status page.
+            if self.audience() == Audience::Customer {
+                map.insert("status_url".into(), json!("https://help.example.com/status/sample"));
             }
             if self == Self::Digest {
                 map["default_subject"] = json!("[After-sales] Digest: 12 open, 2 breached");

@@ -378,6 +378,13 @@ impl Delivery {
         if !message.number.is_empty() && email.audience == crate::engine::notices::Audience::Staff {
             extra["ticket_url"] = json!(format!("{public_url}/t/{}", message.number));
         }
+        // Customers follow their request on its status page instead.
+        if let Some(ticket) = message.ticket
+            && email.audience == crate::engine::notices::Audience::Customer
+        {
+            let link = super::links::StatusLink { ticket };
+            extra["status_url"] = json!(format!("{public_url}/status/{}", link.sign(&self.inner.web_secret)));
+        }
         if let (Some(ticket), Some(expires)) = (message.ticket, context.get("expires_at").and_then(|e| e.as_str())) {
             if let Ok(expires) = DateTime::parse_from_rfc3339(expires) {
                 let token = SurveyToken { ticket, survey: message.id, expires: expires.to_utc() };

@@ -369,6 +369,10 @@ pub struct Stage {
     /// What happens here.
     #[serde(default)]
     pub description: Option<String>,
+    /// What the stage means for the customer, in plain words, shown on their status page
+    /// ("We are looking at your device"); without it the page shows the stage's name.
+    #[serde(default)]
+    pub customer_text: Option<String>,
     /// Forms filled in during this stage.
     #[serde(default)]
     pub forms: Vec<Name>,

@@ -15,6 +15,7 @@ mod listing;
 mod mail;
 mod mail_language;
 mod openapi;
+mod page_customer;
 mod page_dashboard;
 mod page_signin;
 #[path = "../support/pages.rs"]

@@ -109,7 +109,7 @@ async fn forged_expired_and_bad_answers_are_refused() {
     // Out of range: the form again, with what to fix; nothing recorded.
     let response = app.client.post(&link).form(&[("csat", "9")]).send().await.expect("POST");
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(response.text().await.expect("body").contains("csat: must be from 1 to 5"));
+    assert!(response.text().await.expect("body").contains("must be from 1 to 5"));
 
     // Integrations record answers taken by phone through the API; agents may not.
     let agent = app.agent("agent@example.com").await;

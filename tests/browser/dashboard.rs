@@ -62,7 +62,13 @@ async fn sign_in(browser: &Browser, app: &TestApp, sink: &SmtpSink, person: &str
     let link = link.expect("a sign-in link in the mail");
     let path = &link[link.find("/sign-in/").expect("a path")..];
     browser.goto(&app.url(path)).await;
-    client.find(Locator::Css("main form button[type=submit]")).await.expect("sign-in button").click().await.expect("signed in");
+    client
+        .find(Locator::Css("main form button[type=submit]"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("signed in");
 }
 
 /// The figures on the page, by `data-kpi`.
@@ -111,7 +117,8 @@ async fn the_managers_dashboard_shows_the_figures_the_reports_api_gives() {
     let sink = SmtpSink::start();
     let app = app_with_mail(&sink).await;
     history(&app).await;
-    let api = expect_status(app.admin().get("/v1/reports/kpis?workflow=after-sales").await, reqwest::StatusCode::OK).await;
+    let api =
+        expect_status(app.admin().get("/v1/reports/kpis?workflow=after-sales").await, reqwest::StatusCode::OK).await;
 
     let browser = Browser::start().await;
     sign_in(&browser, &app, &sink, REZA, "/dashboard").await;
@@ -127,9 +134,15 @@ async fn the_managers_dashboard_shows_the_figures_the_reports_api_gives() {
     let client = browser.client();
     client.find(Locator::Id("period-custom")).await.expect("custom").click().await.expect("chosen");
     let from = client.find(Locator::Id("from")).await.expect("from");
-    client.execute("arguments[0].value = '2026-11-23'", vec![serde_json::to_value(&from).expect("element")]).await.expect("set from");
+    client
+        .execute("arguments[0].value = '2026-11-23'", vec![serde_json::to_value(&from).expect("element")])
+        .await
+        .expect("set from");
     let to = client.find(Locator::Id("to")).await.expect("to");
-    client.execute("arguments[0].value = '2026-11-29'", vec![serde_json::to_value(&to).expect("element")]).await.expect("set to");
+    client
+        .execute("arguments[0].value = '2026-11-29'", vec![serde_json::to_value(&to).expect("element")])
+        .await
+        .expect("set to");
     client.find(Locator::Css("form.period button[type=submit]")).await.expect("show").click().await.expect("shown");
     let week = app.admin().get("/v1/reports/kpis?workflow=after-sales&from=2026-11-23&to=2026-11-29").await;
     assert_figures(&figures_on_page(&browser).await, &expect_status(week, reqwest::StatusCode::OK).await);
