@@ -172,7 +172,9 @@ mod tests {
             for found in call.captures_iter(&source) {
                 let key = &found[1];
                 let counted = [".one", ".other"].iter().any(|form| has(&format!("{key}{form}")));
-                if !has(key) && !counted {
+                // `t("clocks." ~ kind)`: a prefix some keys must start with.
+                let prefix = key.ends_with('.') && keys(Lang::En).iter().any(|k| k.starts_with(key));
+                if !has(key) && !counted && !prefix {
                     missing.push(format!("{}: {key}", path.display()));
                 }
             }

@@ -69,6 +69,7 @@ async fn sign_in(browser: &Browser, app: &TestApp, sink: &SmtpSink, person: &str
         .click()
         .await
         .expect("signed in");
+    browser.wait_for_path("signed in", |path| !path.starts_with("/sign-in")).await;
 }
 
 /// The figures on the page, by `data-kpi`.
