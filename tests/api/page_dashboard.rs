@@ -7,74 +7,19 @@
 //! button the link opens. (`helpers::page_session` was not on main when this was written.)
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, encode, expect_status, new_ticket};
 use crate::mail::app_with_mail;
+use crate::pages::page_session;
 use crate::smtp::SmtpSink;
 
 const REZA: &str = "reza@example.com"; // service_manager: accountable for review and resolution
 const ALI: &str = "ali@example.com"; // technician: responsible, not accountable
 const BOSS: &str = "boss@example.com"; // an administrator with no role in the workflow
-
-/// A person signed in to the pages: the session cookie their browser would send.
-struct Session {
-    client: reqwest::Client,
-    address: String,
-    cookie: String,
-}
-
-impl Session {
-    async fn get(&self, path: &str) -> Response {
-        let url = format!("{}{path}", self.address);
-        self.client.get(url).header(COOKIE, &self.cookie).send().await.expect("GET answered")
-    }
-
-    /// The page at `path`, expecting `status`.
-    async fn page(&self, path: &str, status: StatusCode) -> String {
-        let response = self.get(path).await;
-        let actual = response.status();
-        let body = response.text().await.expect("a body");
-        assert_eq!(actual, status, "{path}: {body}");
-        body
-    }
-}
-
-/// Signs `person` in: asks for a link, reads it from the sink, presses the button it opens.
-async fn sign_in(app: &TestApp, sink: &SmtpSink, person: &str) -> Session {
-    let is_link = |m: &crate::smtp::Mail| m.to.iter().any(|to| to == person) && m.subject.contains("sign-in");
-    let before = sink.messages().iter().filter(|m| is_link(m)).count();
-    let response = app.client.post(app.url("/sign-in")).form(&[("email", person), ("next", "/work")]).send().await;
-    assert_eq!(response.expect("POST /sign-in").status(), StatusCode::OK);
-    let mut link = None;
-    for _ in 0..1200 {
-        let mails: Vec<_> = sink.messages().into_iter().filter(|m| is_link(m)).collect();
-        if mails.len() > before {
-            let text = mails.last().and_then(|m| m.text.clone()).expect("a text part");
-            link = text.split_whitespace().find(|w| w.contains("/sign-in/")).map(str::to_string);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let link = link.unwrap_or_else(|| panic!("no sign-in mail for {person}"));
-    let path = &link[link.find("/sign-in/").expect("a sign-in path")..];
-    let response = app.client.post(app.url(path)).send().await.expect("POST the link");
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the link signs in");
-    let cookie = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("afterdesk_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
-    Session { client: app.client.clone(), address: app.address.clone(), cookie }
-}
 
 /// A few days of after-sales work: tickets in three categories opened on Monday, two taken to
 /// the survey stage and answered (one happy, one not), the rest left open past their first
@@ -161,7 +106,7 @@ async fn app_and_history() -> (SmtpSink, TestApp, Vec<String>) {
 #[tokio::test]
 async fn the_dashboard_shows_the_figures_the_reports_api_gives() {
     let (sink, app, numbers) = app_and_history().await;
-    let reza = sign_in(&app, &sink, REZA).await;
+    let reza = page_session(&app, &sink, REZA).await;
 
     // One workflow: straight to it.
     let response = reza.get("/dashboard").await;
@@ -210,13 +155,13 @@ async fn accountable_roles_and_administrators_read_it_and_a_technician_does_not(
     let (sink, app, _) = app_and_history().await;
     app.user("admin", BOSS).await;
 
-    let ali = sign_in(&app, &sink, ALI).await;
+    let ali = page_session(&app, &sink, ALI).await;
     for path in ["/dashboard", "/dashboard/after-sales", "/dashboard/after-sales/kpis.csv"] {
         let html = ali.page(path, StatusCode::FORBIDDEN).await;
         assert!(html.contains("accountable roles"), "{path} says who it is for");
     }
 
-    let boss = sign_in(&app, &sink, BOSS).await;
+    let boss = page_session(&app, &sink, BOSS).await;
     let html = boss.page("/dashboard/after-sales", StatusCode::OK).await;
     assert_eq!(page_figures(&html)["opened"], "5");
     boss.page("/dashboard/no-such-workflow", StatusCode::NOT_FOUND).await;
@@ -233,7 +178,7 @@ async fn accountable_roles_and_administrators_read_it_and_a_technician_does_not(
 #[tokio::test]
 async fn each_csv_download_is_the_reports_apis_csv() {
     let (sink, app, _) = app_and_history().await;
-    let reza = sign_in(&app, &sink, REZA).await;
+    let reza = page_session(&app, &sink, REZA).await;
     let range = "from=2026-11-01&to=2026-11-30";
     for (report, extra) in [("kpis", ""), ("agents", ""), ("categories", ""), ("trend", "&bucket=week")] {
         let page = reza.get(&format!("/dashboard/after-sales/{report}.csv?{range}")).await;
@@ -256,7 +201,7 @@ async fn each_csv_download_is_the_reports_apis_csv() {
 #[tokio::test]
 async fn a_period_that_cannot_be_read_shows_the_form_again_with_its_problems() {
     let (sink, app, _) = app_and_history().await;
-    let reza = sign_in(&app, &sink, REZA).await;
+    let reza = page_session(&app, &sink, REZA).await;
     let html = reza
         .page("/dashboard/after-sales?period=custom&from=soon&to=2026-11-30", StatusCode::UNPROCESSABLE_ENTITY)
         .await;

@@ -11,23 +11,12 @@ use std::time::Duration;
 use fantoccini::Locator;
 
 use crate::browser::Browser;
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::TestApp;
+use crate::signin::app_with_mail;
 use crate::smtp::SmtpSink;
 
 /// Longest a wait for mail lasts.
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn app_with_mail(sink: &SmtpSink) -> TestApp {
-    let port = sink.port();
-    spawn_app_with(move |config| {
-        config.mail.disabled = false;
-        config.mail.port = port;
-        config.mail.from = "Afterdesk <desk@afterdesk.test>".into();
-        config.delivery.first_retry_ms = 100;
-        config.delivery.max_retry_ms = 200;
-    })
-    .await
-}
 
 async fn fill(browser: &Browser, css: &str, text: &str) {
     let field = browser.client().find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));

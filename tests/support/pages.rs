@@ -82,6 +82,15 @@ impl PageSession {
             .expect("the server answers")
     }
 
+    /// The page at `path`, expecting `status`.
+    pub async fn page(&self, path: &str, status: StatusCode) -> String {
+        let response = self.get(path).await;
+        let actual = response.status();
+        let body = response.text().await.expect("a body");
+        assert_eq!(actual, status, "{path}: {body}");
+        body
+    }
+
     /// POSTs a form with the session's cookie and CSRF token.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
         let mut all: Vec<(&str, &str)> = vec![("_csrf", self.csrf.as_str())];
