@@ -14,6 +14,7 @@ mod kpi_mail;
 mod listing;
 mod mail;
 mod openapi;
+mod page_ticket;
 mod people;
 #[path = "../support/python.rs"]
 #[allow(dead_code)]
