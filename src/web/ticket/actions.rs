@@ -50,8 +50,12 @@ async fn run(
     draft: Draft,
 ) -> Response {
     let name = command.name();
-    let request =
-        CommandRequest { ticket: loaded.ticket.id.to_string(), command, actor: who.actor(), expected_revision: revision };
+    let request = CommandRequest {
+        ticket: loaded.ticket.id.to_string(),
+        command,
+        actor: who.actor(),
+        expected_revision: revision,
+    };
     let result = state.writer.command(request).await;
     let outcome = if result.is_ok() { "ok" } else { "refused" };
     metrics::counter!("afterdesk_commands_total", "command" => name, "outcome" => outcome).increment(1);
@@ -95,11 +99,6 @@ fn refused(state: &AppState, who: &SignedIn, loaded: &Loaded, error: WriteError,
         other => return error_page(state, who, PageError::internal(&other)),
     };
     show(state, who, &loaded, status, &draft)
-}
-
-/// The ticket, or the page saying why not.
-fn loaded(state: &AppState, who: &SignedIn, number: &str) -> Result<Loaded, Response> {
-    load(state, who, number).map_err(|error| error_page(state, who, error))
 }
 
 /// The revision a form says its page was rendered at.
@@ -155,9 +154,9 @@ pub async fn save_form(
     Path((number, form_id)): Path<(String, String)>,
     SignedForm { who, form: pairs }: SignedForm<Vec<(String, String)>>,
 ) -> Response {
-    let loaded = match loaded(&state, &who, &number) {
+    let loaded = match load(&state, &who, &number) {
         Ok(loaded) => loaded,
-        Err(page) => return page,
+        Err(error) => return error_page(&state, &who, error),
     };
     let definition = &loaded.workflow.definition;
     let Some(form) = definition.forms.get(form_id.as_str()) else {
@@ -177,7 +176,8 @@ pub async fn save_form(
         .iter()
         .map(|field| {
             let name = field.name.get_ref();
-            let value = value_of(field, posted.get(name).map_or(&[][..], Vec::as_slice), saved.and_then(|s| s.get(name)), tz);
+            let value =
+                value_of(field, posted.get(name).map_or(&[][..], Vec::as_slice), saved.and_then(|s| s.get(name)), tz);
             (name.clone(), value)
         })
         .collect();
@@ -204,9 +204,9 @@ pub async fn tick(
     Path(number): Path<String>,
     SignedForm { who, form }: SignedForm<TickForm>,
 ) -> Response {
-    let loaded = match loaded(&state, &who, &number) {
+    let loaded = match load(&state, &who, &number) {
         Ok(loaded) => loaded,
-        Err(page) => return page,
+        Err(error) => return error_page(&state, &who, error),
     };
     let checked = form.checked.as_deref() != Some("false");
     let done = if checked { "ticked" } else { "unticked" };
@@ -228,9 +228,9 @@ pub async fn transition(
     Path((number, name)): Path<(String, String)>,
     SignedForm { who, form }: SignedForm<RevisionForm>,
 ) -> Response {
-    let loaded = match loaded(&state, &who, &number) {
+    let loaded = match load(&state, &who, &number) {
         Ok(loaded) => loaded,
-        Err(page) => return page,
+        Err(error) => return error_page(&state, &who, error),
     };
     let command = Command::Transition { name };
     run(&state, &who, &loaded, command, revision_of(form.revision.as_deref()), "moved", Draft::default()).await
@@ -255,9 +255,9 @@ pub async fn approval(
     Path(number): Path<String>,
     SignedForm { who, form }: SignedForm<ApprovalForm>,
 ) -> Response {
-    let loaded = match loaded(&state, &who, &number) {
+    let loaded = match load(&state, &who, &number) {
         Ok(loaded) => loaded,
-        Err(page) => return page,
+        Err(error) => return error_page(&state, &who, error),
     };
     let note = form.note.clone().filter(|n| !n.trim().is_empty());
     let (command, done) = match form.action.as_str() {
@@ -293,9 +293,9 @@ pub async fn comment(
     Path(number): Path<String>,
     SignedForm { who, form }: SignedForm<CommentForm>,
 ) -> Response {
-    let loaded = match loaded(&state, &who, &number) {
+    let loaded = match load(&state, &who, &number) {
         Ok(loaded) => loaded,
-        Err(page) => return page,
+        Err(error) => return error_page(&state, &who, error),
     };
     let public = form.public.as_deref() == Some("true");
     let done = if public { "replied" } else { "noted" };
@@ -321,9 +321,9 @@ pub async fn assign(
     Path(number): Path<String>,
     SignedForm { who, form }: SignedForm<AssignForm>,
 ) -> Response {
-    let loaded = match loaded(&state, &who, &number) {
+    let loaded = match load(&state, &who, &number) {
         Ok(loaded) => loaded,
-        Err(page) => return page,
+        Err(error) => return error_page(&state, &who, error),
     };
     let assignee = Some(form.assignee.trim().to_string()).filter(|a| !a.is_empty());
     let command = Command::Assign { assignee };
@@ -355,9 +355,9 @@ pub async fn upload(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let loaded = match loaded(&state, &who, &number) {
+    let loaded = match load(&state, &who, &number) {
         Ok(loaded) => loaded,
-        Err(page) => return page,
+        Err(error) => return error_page(&state, &who, error),
     };
     let lang = loaded.lang(&who);
     let frame = loaded.frame(&who);
@@ -375,7 +375,8 @@ pub async fn upload(
         Draft { notice: Some(why), ..Draft::default() }
     };
     let limit = limits.max_ticket_bytes.saturating_add(MULTIPART_OVERHEAD);
-    let Ok(bytes) = axum::body::to_bytes(request.into_body(), usize::try_from(limit).unwrap_or(usize::MAX)).await else {
+    let Ok(bytes) = axum::body::to_bytes(request.into_body(), usize::try_from(limit).unwrap_or(usize::MAX)).await
+    else {
         return show(&state, &who, &loaded, StatusCode::PAYLOAD_TOO_LARGE, &too_large());
     };
     let upload = match read_upload(&headers, bytes).await {
@@ -463,9 +464,9 @@ pub async fn download(
     Path((number, id)): Path<(String, String)>,
     who: SignedIn,
 ) -> Response {
-    let loaded = match loaded(&state, &who, &number) {
+    let loaded = match load(&state, &who, &number) {
         Ok(loaded) => loaded,
-        Err(page) => return page,
+        Err(error) => return error_page(&state, &who, error),
     };
     let Some(file) = loaded.ticket.attachments.iter().find(|a| a.id.to_string().eq_ignore_ascii_case(&id)).cloned()
     else {

@@ -91,11 +91,10 @@ pub fn load(state: &AppState, who: &SignedIn, number: &str) -> Result<Loaded, Pa
     if !scope_of(state, who).sees(&ticket.workflow) {
         return Err(PageError::NotFound);
     }
-    let workflow = state
-        .registry
-        .version(&ticket.workflow, &ticket.version)
-        .map_err(|e| PageError::internal(&e))?
-        .ok_or_else(|| PageError::Internal(format!("workflow {} version {} is not loaded", ticket.workflow, ticket.version)))?;
+    let workflow =
+        state.registry.version(&ticket.workflow, &ticket.version).map_err(|e| PageError::internal(&e))?.ok_or_else(
+            || PageError::Internal(format!("workflow {} version {} is not loaded", ticket.workflow, ticket.version)),
+        )?;
     Ok(Loaded { ticket, workflow })
 }
 

@@ -13,14 +13,16 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::Loaded;
 use super::super::page::PageError;
 use super::super::session::SignedIn;
 use super::super::texts;
+use super::Loaded;
 use crate::api::AppState;
 use crate::engine::customer::PastTicket;
 use crate::engine::transition::{Duty, permit, roles_of};
-use crate::engine::{Actor, Change, Command, Context, Customer, EngineError, Event, FieldProblem, History, Ticket, decide, sla};
+use crate::engine::{
+    Actor, Change, Command, Context, Customer, EngineError, Event, FieldProblem, History, Ticket, decide, sla,
+};
 use crate::locale::Lang;
 use crate::workflow::Workflow;
 use crate::workflow::model::{Field, FieldType, WorkflowFile};
@@ -30,8 +32,19 @@ pub const HISTORY_SHOWN: usize = 20;
 /// How far back the customer's history is read, at least (the repeat window may be longer).
 const HISTORY_DAYS: i64 = 365;
 /// The notices a form may leave (`?done=...`); anything else is ignored.
-pub const DONE: &[&str] =
-    &["saved", "ticked", "unticked", "moved", "approved", "rejected", "requested", "replied", "noted", "assigned", "attached"];
+pub const DONE: &[&str] = &[
+    "saved",
+    "ticked",
+    "unticked",
+    "moved",
+    "approved",
+    "rejected",
+    "requested",
+    "replied",
+    "noted",
+    "assigned",
+    "attached",
+];
 
 /// What a refused or posted form leaves for the page shown again: its values, the engine's
 /// problems, a notice.
@@ -113,6 +126,8 @@ pub struct Facts {
     pub subject: String,
     /// Status (`open`, ...).
     pub status: String,
+    /// Status in words.
+    pub status_text: String,
     /// The current stage's name.
     pub stage: String,
     /// What happens in the stage.
@@ -159,6 +174,8 @@ pub struct PastFacts {
     pub subject: String,
     /// Its status.
     pub status: String,
+    /// Its status in words.
+    pub status_text: String,
     /// Its category.
     pub category: Option<String>,
     /// When it was opened (RFC 3339).
@@ -291,6 +308,8 @@ pub struct ApprovalView {
 pub struct CommentView {
     /// `public`, `internal` or `customer`.
     pub kind: &'static str,
+    /// What kind it is, in words.
+    pub label: String,
     /// Who wrote it.
     pub who: String,
     /// When (RFC 3339).
@@ -360,7 +379,13 @@ impl EngineFacts {
 
     /// The engine's answer to `command` by `actor`, discarded: `Ok` when the writer would
     /// take it now.
-    pub fn dry_run(&self, workflow: &Workflow, ticket: &Ticket, command: &Command, actor: &Actor) -> Result<(), EngineError> {
+    pub fn dry_run(
+        &self,
+        workflow: &Workflow,
+        ticket: &Ticket,
+        command: &Command,
+        actor: &Actor,
+    ) -> Result<(), EngineError> {
         let ctx = Context {
             workflow,
             customer: self.customer.as_ref(),
@@ -383,7 +408,13 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 }
 
 /// Builds the page of `loaded` for `who` in `lang`, with what `draft` kept.
-pub fn build(state: &AppState, who: &SignedIn, loaded: &Loaded, draft: &Draft, lang: Lang) -> Result<TicketPage, PageError> {
+pub fn build(
+    state: &AppState,
+    who: &SignedIn,
+    loaded: &Loaded,
+    draft: &Draft,
+    lang: Lang,
+) -> Result<TicketPage, PageError> {
     let ticket = &loaded.ticket;
     let workflow = &loaded.workflow;
     let definition = &workflow.definition;
@@ -407,9 +438,9 @@ pub fn build(state: &AppState, who: &SignedIn, loaded: &Loaded, draft: &Draft, l
         .filter(|(i, _)| !used.contains(i))
         .map(|(_, p)| worded(lang, definition, p))
         .collect();
-    let (history, repeats) = history(state, loaded, engine.customer.as_ref(), engine.now)?;
+    let (history, repeats) = history(state, loaded, engine.customer.as_ref(), engine.now, lang)?;
     Ok(TicketPage {
-        ticket: facts(workflow, ticket),
+        ticket: facts(workflow, ticket, lang),
         revision: ticket.revision,
         done: draft
             .done
@@ -431,7 +462,7 @@ pub fn build(state: &AppState, who: &SignedIn, loaded: &Loaded, draft: &Draft, l
         checklist,
         transitions: transitions(loaded, &engine, &actor, lang),
         approval,
-        comments: comments(&events),
+        comments: comments(&events, lang),
         files: ticket
             .attachments
             .iter()
@@ -453,13 +484,19 @@ pub fn build(state: &AppState, who: &SignedIn, loaded: &Loaded, draft: &Draft, l
     })
 }
 
-fn facts(workflow: &Workflow, ticket: &Ticket) -> Facts {
+/// A status in words.
+fn status_text(lang: Lang, status: crate::engine::Status) -> String {
+    texts::text(lang, &format!("ticket.statuses.{}", status.as_str())).to_string()
+}
+
+fn facts(workflow: &Workflow, ticket: &Ticket, lang: Lang) -> Facts {
     let stage = workflow.definition.stages.get(ticket.stage.as_str());
     Facts {
         number: ticket.number.clone(),
         id: ticket.id.to_string(),
         subject: ticket.subject.clone(),
         status: ticket.status.as_str().to_string(),
+        status_text: status_text(lang, ticket.status),
         stage: stage_name(&workflow.definition, &ticket.stage),
         stage_description: stage.and_then(|s| s.description.clone()),
         priority: ticket.priority.clone(),
@@ -487,6 +524,7 @@ fn history(
     loaded: &Loaded,
     customer: Option<&Customer>,
     now: DateTime<Utc>,
+    lang: Lang,
 ) -> Result<(Vec<PastFacts>, usize), PageError> {
     let Some(customer) = customer else { return Ok((Vec::new(), 0)) };
     let ticket = &loaded.ticket;
@@ -494,12 +532,14 @@ fn history(
     let since = (ticket.created_at - window).min(now - chrono::Duration::days(HISTORY_DAYS));
     let mut all = state.store.history(customer.id, since)?;
     all.tickets.retain(|t| t.id != ticket.id);
-    let earlier = History { tickets: all.tickets.iter().filter(|t| t.opened_at <= ticket.created_at).cloned().collect() };
+    let earlier =
+        History { tickets: all.tickets.iter().filter(|t| t.opened_at <= ticket.created_at).cloned().collect() };
     let category = ticket.category.as_deref();
     let repeats = earlier.repeats(&ticket.workflow, category, window, ticket.created_at);
     let is_repeat = |past: &PastTicket| {
         past.opened_at <= ticket.created_at
-            && History { tickets: vec![past.clone()] }.repeats(&ticket.workflow, category, window, ticket.created_at) == 1
+            && History { tickets: vec![past.clone()] }.repeats(&ticket.workflow, category, window, ticket.created_at)
+                == 1
     };
     let mut out = Vec::new();
     for past in all.tickets.iter().take(HISTORY_SHOWN) {
@@ -508,6 +548,7 @@ fn history(
             number: other.number,
             subject: other.subject,
             status: other.status.as_str().to_string(),
+            status_text: status_text(lang, other.status),
             category: other.category,
             opened: rfc3339(past.opened_at),
             repeat: is_repeat(past),
@@ -644,7 +685,11 @@ fn field_view(
             .collect(),
         FieldType::File | FieldType::Files => files
             .iter()
-            .map(|a| OptionView { value: a.id.to_string(), label: a.name.clone(), selected: values.contains(&a.id.to_string()) })
+            .map(|a| OptionView {
+                value: a.id.to_string(),
+                label: a.name.clone(),
+                selected: values.contains(&a.id.to_string()),
+            })
             .collect(),
         _ => Vec::new(),
     };
@@ -678,10 +723,11 @@ fn checklist(
         .map(|(item, required)| {
             let item = item.get_ref().clone();
             let path = format!("checklist.{item}");
-            let problem = draft.problems.iter().enumerate().find(|(_, p)| p.field == path || p.field == "item").map(|(i, p)| {
-                used.push(i);
-                p.message.clone()
-            });
+            let problem =
+                draft.problems.iter().enumerate().find(|(_, p)| p.field == path || p.field == "item").map(|(i, p)| {
+                    used.push(i);
+                    p.message.clone()
+                });
             ItemView { ticked: ticked.is_some_and(|t| t.contains(&item)), item, required, problem }
         })
         .collect()
@@ -722,7 +768,13 @@ fn transitions(loaded: &Loaded, engine: &EngineFacts, actor: &Actor, lang: Lang)
         .collect()
 }
 
-fn approval(loaded: &Loaded, engine: &EngineFacts, actor: &Actor, note: String, note_problem: Option<String>) -> Option<ApprovalView> {
+fn approval(
+    loaded: &Loaded,
+    engine: &EngineFacts,
+    actor: &Actor,
+    note: String,
+    note_problem: Option<String>,
+) -> Option<ApprovalView> {
     let ticket = &loaded.ticket;
     let workflow = &loaded.workflow;
     let stage = workflow.definition.stages.get(ticket.stage.as_str())?;
@@ -766,7 +818,7 @@ fn assign(loaded: &Loaded, engine: &EngineFacts, actor: &Actor, me: &str) -> Ass
     AssignView { may_take, people }
 }
 
-fn comments(events: &[Event]) -> Vec<CommentView> {
+fn comments(events: &[Event], lang: Lang) -> Vec<CommentView> {
     events
         .iter()
         .filter_map(|event| {
@@ -776,7 +828,8 @@ fn comments(events: &[Event]) -> Vec<CommentView> {
                 Change::CustomerReplied { body, .. } => ("customer", body),
                 _ => return None,
             };
-            Some(CommentView { kind, who: event.actor.id.clone(), at: rfc3339(event.at), body: body.clone() })
+            let label = texts::text(lang, &format!("ticket.comment.{kind}")).to_string();
+            Some(CommentView { kind, label, who: event.actor.id.clone(), at: rfc3339(event.at), body: body.clone() })
         })
         .collect()
 }
@@ -805,17 +858,23 @@ pub fn worded(lang: Lang, definition: &WorkflowFile, problem: &FieldProblem) -> 
             .get(form)
             .and_then(|f| f.fields.iter().find(|x| x.name.get_ref() == field))
             .map_or_else(|| field.to_string(), |f| f.label.clone().unwrap_or_else(|| field.to_string()));
-        return texts::fill(lang, "ticket.problem.required", &[("field", label)]);
+        return texts::fill(lang, "ticket.problem.required", &[("field", isolated(label))]);
     }
     if let Some(item) = problem.field.strip_prefix("checklist.")
         && problem.message.ends_with("is not ticked")
     {
-        return texts::fill(lang, "ticket.problem.unticked", &[("item", item.to_string())]);
+        return texts::fill(lang, "ticket.problem.unticked", &[("item", isolated(item.to_string()))]);
     }
     if problem.field == "approval" && problem.message.starts_with("needs approval") {
         return texts::text(lang, "ticket.problem.approval").to_string();
     }
     problem.message.clone()
+}
+
+/// `text` isolated from the words around it (FSI ... PDI): a workflow's English name inside a
+/// Persian or Arabic sentence keeps its own direction and punctuation.
+fn isolated(text: String) -> String {
+    format!("\u{2068}{text}\u{2069}")
 }
 
 /// One event of the log in words.
@@ -860,5 +919,73 @@ pub fn event_view(lang: Lang, definition: &WorkflowFile, event: &Event) -> Event
         Change::SlaStopped { met: false, .. } => "ticket.event.sla_stopped_late".to_string(),
         change => format!("ticket.event.{}", change.kind()),
     };
+    let values: Vec<(&str, String)> = values.into_iter().map(|(name, value)| (name, isolated(value))).collect();
     EventView { text: texts::fill(lang, &key, &values), who: event.actor.id.clone(), at: rfc3339(event.at) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_notice_and_event_has_a_text() {
+        let kinds = [
+            "opened",
+            "form_saved",
+            "checklist_ticked",
+            "checklist_unticked",
+            "commented",
+            "noted",
+            "step_recorded",
+            "assigned",
+            "unassigned",
+            "priority_changed",
+            "approval_requested",
+            "approved",
+            "approval_rejected",
+            "approval_voided",
+            "stage_changed",
+            "resolved",
+            "closed",
+            "reopened",
+            "linked",
+            "merged",
+            "survey_answered",
+            "sla_started",
+            "sla_paused",
+            "sla_resumed",
+            "sla_target_changed",
+            "sla_warned",
+            "sla_breached",
+            "sla_escalated",
+            "sla_reminded",
+            "sla_stopped",
+            "sla_stopped_late",
+            "not_assigned",
+            "tagged",
+            "notified",
+            "attached",
+            "customer_replied",
+            "mail_received",
+            "customer_changed",
+        ];
+        let keys = kinds
+            .iter()
+            .map(|k| format!("ticket.event.{k}"))
+            .chain(DONE.iter().map(|d| format!("ticket.done.{d}")))
+            .chain(["open", "resolved", "closed", "merged"].iter().map(|s| format!("ticket.statuses.{s}")))
+            .chain(["public", "internal", "customer"].iter().map(|c| format!("ticket.comment.{c}")));
+        let missing: Vec<String> = keys.filter(|k| !texts::has(k)).collect();
+        assert!(missing.is_empty(), "texts missing: {missing:?}");
+    }
+
+    #[test]
+    fn a_name_in_a_sentence_is_isolated_from_its_direction() {
+        let problem = FieldProblem::new("checklist.Parts checked", "checklist item \"Parts checked\" is not ticked");
+        let definition: WorkflowFile =
+            toml::from_str("id = \"w\"\nname = \"W\"\n[stages.a]\n").expect("a workflow file");
+        let worded = worded(Lang::Fa, &definition, &problem);
+        assert!(worded.contains("\u{2068}Parts checked\u{2069}"), "{worded}");
+        assert_ne!(worded, problem.message, "said in Persian");
+    }
 }
