@@ -10,6 +10,7 @@
 //! - [`people`]: role members, their availability and open load;
 //! - [`system`]: health, metrics, who am I;
 //! - [`tokens`]: make, list and revoke API tokens;
+//! - [`sessions`]: list and revoke the sessions of people signed in to the pages;
 //! - [`inbound`]: the mail received, and what became of it;
 //! - [`reports`]: KPIs per workflow, agent, category, channel and period (JSON or CSV);
 //! - [`scope`]: which tickets and customers a caller may read.
@@ -27,6 +28,7 @@ pub mod people;
 pub mod problem;
 pub mod reports;
 pub mod scope;
+pub mod sessions;
 pub mod survey;
 pub mod system;
 pub mod tickets;
@@ -188,6 +190,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(people::routes())
         .merge(system::routes())
         .merge(tokens::routes())
+        .merge(sessions::routes())
         .merge(outbox::routes())
         .merge(inbound::routes())
         .merge(survey::routes())

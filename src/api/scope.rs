@@ -28,15 +28,21 @@ impl ReadScope {
     pub fn of(caller: &Caller, registry: &Registry) -> Self {
         match caller.0.role {
             TokenRole::Admin | TokenRole::Integrator => Self::All,
-            TokenRole::Agent => Self::Workflows(
-                registry
-                    .all_current()
-                    .iter()
-                    .filter(|w| !crate::engine::transition::roles_of(&w.definition, &caller.0.person).is_empty())
-                    .map(|w| w.id().to_string())
-                    .collect(),
-            ),
+            TokenRole::Agent => Self::of_agent(&caller.0.person, registry),
         }
+    }
+
+    /// The scope of agent `person` (a person signed in to the pages, or an agent's token): the
+    /// workflows loaded now in which they hold a role.
+    pub fn of_agent(person: &str, registry: &Registry) -> Self {
+        Self::Workflows(
+            registry
+                .all_current()
+                .iter()
+                .filter(|w| !crate::engine::transition::roles_of(&w.definition, person).is_empty())
+                .map(|w| w.id().to_string())
+                .collect(),
+        )
     }
 
     /// Whether tickets of `workflow` are in scope.

@@ -195,7 +195,7 @@ impl Purpose {
         });
         let links = json!({
             "default_subject": "[AS-7] Washer stops mid-cycle", "public_url": "https://help.example.com",
-            "ticket_url": "https://help.example.com/v1/tickets/AS-7",
+            "ticket_url": "https://help.example.com/t/AS-7",
         });
         let clock = json!({
             "clock": "resolution", "deadline": "2026-11-23T10:00:00Z", "late_by": "2h 30m",
@@ -476,7 +476,7 @@ mod tests {
         let templates = templates();
         let context = json!({
             "number": "AS-7", "subject": "Leaking <washer>", "stage_name": "Review", "priority": "high",
-            "default_subject": "[AS-7] Something", "ticket_url": "http://x/v1/tickets/AS-7", "clock": "resolution",
+            "default_subject": "[AS-7] Something", "ticket_url": "http://x/t/AS-7", "clock": "resolution",
             "deadline": "2026-11-23T10:00:00Z", "late_by": "2h", "responsible": ["ali@example.com"], "level": 1,
             "open": 3, "by_stage": {"review": 2, "intake": 1}, "breached": ["AS-7"], "workflow": "After-sales",
             "event": "internal_note", "survey_url": "http://x/survey/abc", "expires_at": "2026-12-07T10:00:00Z",

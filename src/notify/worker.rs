@@ -373,7 +373,7 @@ impl Delivery {
         });
         // Customers cannot open the API: their mail has no link into it.
         if !message.number.is_empty() && email.audience == crate::engine::notices::Audience::Staff {
-            extra["ticket_url"] = json!(format!("{public_url}/v1/tickets/{}", message.number));
+            extra["ticket_url"] = json!(format!("{public_url}/t/{}", message.number));
         }
         if let (Some(ticket), Some(expires)) = (message.ticket, context.get("expires_at").and_then(|e| e.as_str())) {
             if let Ok(expires) = DateTime::parse_from_rfc3339(expires) {

@@ -7,7 +7,8 @@
 //!
 //! - shared: [`page`] (rendering, the common frame, HTML errors, security headers),
 //!   [`session`] (who is signed in, CSRF), [`signin`] (sign-in by a one-time link, sign-out,
-//!   the language switch), [`limits`] (per-address rate limits), [`assets`];
+//!   the language switch), [`limits`] (per-address rate limits), [`clocks`] (a ticket's SLA
+//!   clocks as pages show them), [`assets`];
 //! - agents: [`work`] (my work: assigned to me, then my roles' queues), [`ticket`] (a ticket:
 //!   clocks, forms, checklist, transitions with their unmet guards, approvals, replies, notes,
 //!   files, timeline);
@@ -17,6 +18,7 @@
 //!   [`crate::api::survey`].
 
 pub mod assets;
+pub mod clocks;
 pub mod dashboard;
 pub mod limits;
 pub mod page;

@@ -258,6 +258,10 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
+/// The fields of a form that has none but its CSRF token (a sign-out button).
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+pub struct NoFields {}
+
 /// A form posted by a signed-in person: their session, checked for a CSRF token and a
 /// same-site origin, and the form's fields as `T` (`_csrf` aside).
 #[derive(Debug)]

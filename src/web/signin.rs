@@ -274,7 +274,7 @@ async fn use_link(
     (jar.add(cookie), Redirect::to(&local_path(Some(&record.next)))).into_response()
 }
 
-async fn sign_out(State(state): State<AppState>, jar: CookieJar, signed: SignedForm<()>) -> Response {
+async fn sign_out(State(state): State<AppState>, jar: CookieJar, signed: SignedForm<session::NoFields>) -> Response {
     let who: SignedIn = signed.who;
     let now = state.clock.now();
     if let Err(error) = state.store.revoke_session(&who.session.id, Some(&who.digest), now, who.person()) {

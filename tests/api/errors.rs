@@ -229,7 +229,7 @@ async fn bad_path_parameters_are_400_naming_the_parameter() {
 async fn unknown_things_are_404_and_wrong_methods_405() {
     let app = spawn_app().await;
     let admin = app.admin();
-    for path in ["/v2/tickets", "/v1/ticket", "/", "/v1/tickets/AS-1/frobnicate"] {
+    for path in ["/v2/tickets", "/v1/ticket", "/nothing-here", "/v1/tickets/AS-1/frobnicate"] {
         let problem = expect_problem(admin.get(path).await, StatusCode::NOT_FOUND, "not-found").await;
         assert!(problem["detail"].as_str().is_some_and(|d| d.contains("no route")), "{path}: {problem}");
     }

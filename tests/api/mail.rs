@@ -135,7 +135,7 @@ async fn an_sla_breach_escalates_by_mail_to_the_right_people() {
     assert!(text.contains("Late by:     10m (business time)"), "{text}");
     assert!(text.contains("Stage:       Intake"), "{text}");
     assert!(text.contains("Responsible: agent@example.com"), "{text}");
-    assert!(text.contains(&format!("{}/v1/tickets/{number}", app.address)), "a link to the ticket: {text}");
+    assert!(text.contains(&format!("{}/t/{number}", app.address)), "a link to the ticket page: {text}");
     assert!(level_one.html.as_deref().is_some_and(|h| h.contains("10m")), "an HTML part too");
 
     // An hour after the breach: level 2, to the manager only, in the same thread.

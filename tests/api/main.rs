@@ -14,7 +14,11 @@ mod kpi_mail;
 mod listing;
 mod mail;
 mod openapi;
+mod page_signin;
 mod page_ticket;
+#[path = "../support/pages.rs"]
+#[allow(dead_code)]
+mod pages;
 mod people;
 #[path = "../support/python.rs"]
 #[allow(dead_code)]

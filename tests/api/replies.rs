@@ -118,7 +118,7 @@ async fn informed_customers_get_customer_mail_and_staff_get_staff_mail() {
     let staff = mail_to(&mails, lead, "now in");
     assert_eq!(staff.envelope_to, [lead], "staff have their own message");
     let staff_text = staff.text.as_deref().expect("text");
-    assert!(staff_text.contains(&format!("/v1/tickets/{t}")), "staff get the link: {staff_text}");
+    assert!(staff_text.contains(&format!("/t/{t}")), "staff get the link: {staff_text}");
     assert!(staff_text.contains("Priority: normal"), "{staff_text}");
     assert!(staff.header("Reply-To").is_none(), "staff mail has no Reply-To");
 
