@@ -78,8 +78,7 @@ async fn seed(writer: &Writer, count: usize) -> Result<String, Box<dyn std::erro
 /// Gives the measured ticket what an agent's work leaves: form values, a tick, a reply, a note.
 async fn work_on(writer: &Writer, number: &str) -> Result<(), Box<dyn std::error::Error>> {
     let admin = Actor::admin("bench@example.com");
-    let values =
-        serde_json::json!({"product": "Washer W-9", "serial": "AB12CD34", "problem": "The drum does not turn."});
+    let values = serde_json::json!({"product": "Washer W-9", "serial": "AB12CD34", "order_number": "A-1001", "problem": "The drum does not turn."});
     let commands = [
         Command::SaveForm { form: "request".into(), values: serde_json::from_value(values)? },
         Command::Tick { item: "Customer and product identified".into(), checked: true },
