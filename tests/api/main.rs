@@ -18,6 +18,7 @@ mod openapi;
 mod page_customer;
 mod page_dashboard;
 mod page_signin;
+mod page_ticket;
 #[path = "../support/pages.rs"]
 #[allow(dead_code)]
 mod pages;
