@@ -1,10 +1,13 @@
 //! A ticket's SLA clocks as the pages show them: label, state, due time, time left or overdue,
 //! all computed by the engine's own functions ([`crate::engine::sla`]).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::engine::Ticket;
+use crate::engine::calendar::BusinessCalendar;
 use crate::engine::sla;
 use crate::workflow::model::WorkflowFile;
 
@@ -22,6 +25,11 @@ pub enum ClockState {
     Paused,
 }
 
+/// The business calendars of one workflow version's clocks, built once per page (building
+/// one reads its hours and holidays).
+#[derive(Default)]
+pub struct Calendars(HashMap<String, BusinessCalendar>);
+
 /// One running (or paused) clock of a ticket.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClockView {
@@ -35,21 +43,28 @@ pub struct ClockView {
     pub state: ClockState,
     /// When it runs out (absent while paused).
     pub due: Option<DateTime<Utc>>,
-    /// Seconds left until `due` (negative: overdue by), absent while paused.
-    pub left_secs: Option<i64>,
+    /// Business seconds left (negative: overdue by that much business time).
+    pub left_secs: i64,
 }
 
 /// The clocks of `ticket` still counting at `now` (stopped ones left out), most urgent first.
-pub fn clocks(workflow: &WorkflowFile, ticket: &Ticket, now: DateTime<Utc>) -> Vec<ClockView> {
+/// `calendars` must be of the ticket's workflow version.
+pub fn clocks(
+    workflow: &WorkflowFile,
+    ticket: &Ticket,
+    now: DateTime<Utc>,
+    calendars: &mut Calendars,
+) -> Vec<ClockView> {
     let mut out: Vec<ClockView> = ticket
         .slas
         .iter()
         .filter(|(_, clock)| clock.is_active())
-        .map(|(id, clock)| {
-            let due = sla::definition(workflow, id).and_then(|definition| {
-                let calendar = sla::calendar(workflow, definition);
-                sla::deadline(clock, &calendar)
-            });
+        .filter_map(|(id, clock)| {
+            let definition = sla::definition(workflow, id)?;
+            let calendar = calendars.0.entry(id.clone()).or_insert_with(|| sla::calendar(workflow, definition));
+            let due = sla::deadline(clock, calendar);
+            let used = sla::used(clock, calendar, now).num_seconds();
+            let left_secs = i64::try_from(clock.target_secs).unwrap_or(i64::MAX).saturating_sub(used);
             let state = if clock.breached_at.is_some() {
                 ClockState::Breached
             } else if clock.running_since.is_none() {
@@ -68,14 +83,7 @@ pub fn clocks(workflow: &WorkflowFile, ticket: &Ticket, now: DateTime<Utc>) -> V
                     ("stage", Some(name))
                 }
             };
-            ClockView {
-                id: id.clone(),
-                kind,
-                stage_name,
-                state,
-                due,
-                left_secs: due.map(|due| (due - now).num_seconds()),
-            }
+            Some(ClockView { id: id.clone(), kind, stage_name, state, due, left_secs })
         })
         .collect();
     out.sort_by_key(urgency);

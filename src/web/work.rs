@@ -2,6 +2,13 @@
 //! their roles (open, unassigned tickets in stages their roles are responsible for), then those
 //! waiting for their approval; each list breached first, then warned, then by the nearest
 //! deadline. Filters: workflow, breached only, and words in the number, subject or customer.
+//!
+//! A list reads at most [`CANDIDATES`] tickets of each of its index ranges (oldest first) and
+//! shows the [`SHOWN`] most urgent of them, so a page costs the same whatever the store holds;
+//! beyond that many open tickets in one list the page says there are more, and the filters (or
+//! the API's listing) narrow it.
+
+use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -20,8 +27,10 @@ use crate::engine::{Status, Ticket};
 use crate::store::query::ListFilter;
 use crate::workflow::Workflow;
 
-/// Most tickets one list shows.
-pub const LIST_LIMIT: usize = 200;
+/// Tickets of one list read from the index (oldest first) and ordered by urgency.
+pub const CANDIDATES: usize = 200;
+/// Most tickets one list shows (the count says when there are more: filters narrow it).
+pub const SHOWN: usize = 50;
 
 /// The routes of this page.
 pub fn routes() -> Router<AppState> {
@@ -96,26 +105,104 @@ fn visible(state: &AppState, who: &SignedIn) -> Vec<std::sync::Arc<Workflow>> {
 }
 
 struct Lists {
-    mine: Vec<Row>,
-    queues: Vec<Row>,
-    approvals: Vec<Row>,
+    mine: List,
+    queues: List,
+    approvals: List,
+}
+
+/// One list: the rows shown, and whether the index held more than were read.
+#[derive(Debug, Default, Serialize)]
+struct List {
+    rows: Vec<Row>,
+    more: bool,
+}
+
+/// A ticket taken into a list, with what orders it.
+struct Candidate {
+    workflow: std::sync::Arc<Workflow>,
+    ticket: Ticket,
+    clock: Option<ClockView>,
+}
+
+impl Candidate {
+    fn urgency(&self) -> (clocks::ClockState, DateTime<Utc>, DateTime<Utc>) {
+        let (state, due) = clocks::ticket_urgency(self.clock.as_ref());
+        (state, due, self.ticket.created_at)
+    }
+}
+
+/// Reads one list: up to [`CANDIDATES`] tickets from the index, most urgent first, the first
+/// [`SHOWN`] of them that pass the filters as rows.
+struct Reader<'a> {
+    state: &'a AppState,
+    query: &'a WorkQuery,
+    words: Vec<String>,
+    now: DateTime<Utc>,
+    calendars: HashMap<(String, String), clocks::Calendars>,
+}
+
+impl Reader<'_> {
+    fn list(
+        &mut self,
+        workflow: &std::sync::Arc<Workflow>,
+        filters: &[ListFilter],
+        keep: impl Fn(&Ticket) -> bool,
+        out: &mut Vec<Candidate>,
+    ) -> Result<bool, PageError> {
+        let mut more = false;
+        for filter in filters {
+            let page = self.state.store.list(filter, None, CANDIDATES)?;
+            more |= page.next.is_some();
+            for ticket in page.tickets.into_iter().filter(|t| keep(t)) {
+                let workflow = self
+                    .state
+                    .registry
+                    .version(&ticket.workflow, &ticket.version)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| workflow.clone());
+                let key = (workflow.id().to_string(), workflow.version.clone());
+                let calendars = self.calendars.entry(key).or_default();
+                let clock = clocks::clocks(&workflow.definition, &ticket, self.now, calendars).into_iter().next();
+                if self.query.breached.is_some()
+                    && clock.as_ref().is_none_or(|c| c.state != clocks::ClockState::Breached)
+                {
+                    continue;
+                }
+                out.push(Candidate { workflow, ticket, clock });
+            }
+        }
+        Ok(more)
+    }
+
+    /// The first [`SHOWN`] candidates by urgency that the words match, as rows.
+    fn rows(&self, mut candidates: Vec<Candidate>, more: bool) -> List {
+        candidates.sort_by_key(Candidate::urgency);
+        let mut rows = Vec::new();
+        for candidate in candidates {
+            if rows.len() == SHOWN {
+                return List { rows, more: true };
+            }
+            let row = row(self.state, &candidate);
+            let text = format!("{} {} {}", row.number, row.subject, row.customer).to_lowercase();
+            if self.words.iter().all(|w| text.contains(w)) {
+                rows.push(row);
+            }
+        }
+        List { rows, more }
+    }
 }
 
 fn lists(state: &AppState, who: &SignedIn, query: &WorkQuery) -> Result<Lists, PageError> {
-    let now = state.clock.now();
     let person = who.person();
-    let words: Vec<String> = query.q.as_deref().unwrap_or_default().split_whitespace().map(str::to_lowercase).collect();
-    let keep = |workflow: &Workflow, ticket: &Ticket| -> Option<Row> {
-        let row = row(state, workflow, ticket, now);
-        let breached_only = query.breached.is_some();
-        let text = format!("{} {} {}", row.number, row.subject, row.customer).to_lowercase();
-        ((row.breached || !breached_only) && words.iter().all(|w| text.contains(w))).then_some(row)
-    };
+    let words = query.q.as_deref().unwrap_or_default().split_whitespace().map(str::to_lowercase).collect();
+    let mut reader = Reader { state, query, words, now: state.clock.now(), calendars: HashMap::new() };
     let workflows: Vec<_> = visible(state, who)
         .into_iter()
         .filter(|w| query.workflow.as_deref().is_none_or(|id| id.is_empty() || id == w.id()))
         .collect();
     let (mut mine, mut queues, mut approvals) = (Vec::new(), Vec::new(), Vec::new());
+    let mut more = [false; 3];
     for workflow in &workflows {
         let definition = &workflow.definition;
         let open = |stage: Option<&str>, assignee: Option<&str>, unassigned: bool| ListFilter {
@@ -126,44 +213,36 @@ fn lists(state: &AppState, who: &SignedIn, query: &WorkQuery) -> Result<Lists, P
             unassigned,
             ..ListFilter::default()
         };
-        let current = |ticket: &Ticket| state.registry.version(&ticket.workflow, &ticket.version).ok().flatten();
-        for ticket in state.store.list(&open(None, Some(person), false), None, LIST_LIMIT)?.tickets {
-            let workflow = current(&ticket).unwrap_or_else(|| workflow.clone());
-            mine.extend(keep(&workflow, &ticket));
-        }
+        more[0] |= reader.list(workflow, &[open(None, Some(person), false)], |_| true, &mut mine)?;
         let roles = crate::engine::transition::roles_of(definition, person);
-        for (stage_id, stage) in &definition.stages {
-            let responsible = stage.raci.responsible.as_ref().is_some_and(|r| roles.contains(&r.get_ref().as_str()));
-            let accountable = stage.raci.accountable.as_ref().is_some_and(|r| roles.contains(&r.get_ref().as_str()));
-            if responsible {
-                for ticket in state.store.list(&open(Some(stage_id.get_ref()), None, true), None, LIST_LIMIT)?.tickets {
-                    queues.extend(keep(workflow, &ticket));
-                }
-            }
-            if accountable && stage.transitions.iter().any(|t| t.requires_approval) {
-                for ticket in state.store.list(&open(Some(stage_id.get_ref()), None, false), None, LIST_LIMIT)?.tickets
-                {
-                    let pending = ticket.approvals.get(&ticket.stage).is_none_or(|a| a.approved_by.is_none());
-                    if pending {
-                        approvals.extend(keep(workflow, &ticket));
-                    }
-                }
-            }
-        }
+        let has = |role: &Option<crate::workflow::model::Name>| {
+            role.as_ref().is_some_and(|r| roles.contains(&r.get_ref().as_str()))
+        };
+        let responsible: Vec<ListFilter> = definition
+            .stages
+            .iter()
+            .filter(|(_, stage)| has(&stage.raci.responsible))
+            .map(|(id, _)| open(Some(id.get_ref()), None, true))
+            .collect();
+        more[1] |= reader.list(workflow, &responsible, |_| true, &mut queues)?;
+        let accountable: Vec<ListFilter> = definition
+            .stages
+            .iter()
+            .filter(|(_, stage)| has(&stage.raci.accountable) && stage.transitions.iter().any(|t| t.requires_approval))
+            .map(|(id, _)| open(Some(id.get_ref()), None, false))
+            .collect();
+        let pending = |ticket: &Ticket| ticket.approvals.get(&ticket.stage).is_none_or(|a| a.approved_by.is_none());
+        more[2] |= reader.list(workflow, &accountable, pending, &mut approvals)?;
     }
-    for list in [&mut mine, &mut queues, &mut approvals] {
-        list.sort_by(|a, b| {
-            let key = |row: &Row| clocks::ticket_urgency(row.clock.as_ref());
-            key(a).cmp(&key(b)).then(a.created_at.cmp(&b.created_at))
-        });
-        list.truncate(LIST_LIMIT);
-    }
-    Ok(Lists { mine, queues, approvals })
+    Ok(Lists {
+        mine: reader.rows(mine, more[0]),
+        queues: reader.rows(queues, more[1]),
+        approvals: reader.rows(approvals, more[2]),
+    })
 }
 
-fn row(state: &AppState, workflow: &Workflow, ticket: &Ticket, now: DateTime<Utc>) -> Row {
-    let definition = &workflow.definition;
-    let clocks = clocks::clocks(definition, ticket, now);
+fn row(state: &AppState, candidate: &Candidate) -> Row {
+    let (definition, ticket) = (&candidate.workflow.definition, &candidate.ticket);
     let customer = state.store.customer(ticket.customer).ok().flatten().map(|c| c.name).unwrap_or_default();
     Row {
         number: ticket.number.clone(),
@@ -178,7 +257,7 @@ fn row(state: &AppState, workflow: &Workflow, ticket: &Ticket, now: DateTime<Utc
         customer,
         assignee: ticket.assignee.clone(),
         created_at: ticket.created_at,
-        breached: clocks.iter().any(|c| c.state == clocks::ClockState::Breached),
-        clock: clocks.into_iter().next(),
+        breached: candidate.clock.as_ref().is_some_and(|c| c.state == clocks::ClockState::Breached),
+        clock: candidate.clock.clone(),
     }
 }

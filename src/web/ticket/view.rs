@@ -24,6 +24,7 @@ use crate::engine::{
     Actor, Change, Command, Context, Customer, EngineError, Event, FieldProblem, History, Ticket, decide, sla,
 };
 use crate::locale::Lang;
+use crate::web::clocks::ClockState;
 use crate::workflow::Workflow;
 use crate::workflow::model::{Field, FieldType, WorkflowFile};
 
@@ -570,23 +571,17 @@ fn clock_label(definition: &WorkflowFile, lang: Lang, name: &str) -> String {
 }
 
 fn clocks(definition: &WorkflowFile, ticket: &Ticket, lang: Lang, now: DateTime<Utc>) -> Vec<ClockFacts> {
-    ticket
-        .slas
-        .iter()
-        .filter(|(_, clock)| clock.is_active())
-        .filter_map(|(name, clock)| {
-            let calendar = sla::calendar(definition, sla::definition(definition, name)?);
-            let used = sla::used(clock, &calendar, now).num_seconds();
-            let left = i64::try_from(clock.target_secs).unwrap_or(i64::MAX).saturating_sub(used);
-            Some(ClockFacts {
-                label: clock_label(definition, lang, name),
-                due: sla::deadline(clock, &calendar).map(rfc3339),
-                left_secs: left,
-                overdue: left < 0 || clock.breached_at.is_some(),
-                paused: clock.running_since.is_none(),
-                warned: clock.warned,
-                breached: clock.breached_at.is_some(),
-            })
+    let mut calendars = crate::web::clocks::Calendars::default();
+    crate::web::clocks::clocks(definition, ticket, now, &mut calendars)
+        .into_iter()
+        .map(|clock| ClockFacts {
+            label: clock_label(definition, lang, &clock.id),
+            due: clock.due.map(rfc3339),
+            left_secs: clock.left_secs,
+            overdue: clock.left_secs < 0 || clock.state == ClockState::Breached,
+            paused: clock.state == ClockState::Paused,
+            warned: ticket.slas.get(&clock.id).is_some_and(|c| c.warned),
+            breached: clock.state == ClockState::Breached,
         })
         .collect()
 }
