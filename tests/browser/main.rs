@@ -13,6 +13,7 @@ mod dashboard;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod journey;
 #[path = "../support/node.rs"]
 mod node;
 #[path = "../support/pages.rs"]
