@@ -230,8 +230,10 @@ async fn the_monthly_kpi_mail_brings_last_months_figures_to_the_managers_with_th
     }
 
     // The outbox names the stored file, so a retry sends the same one.
-    let sent = crate::mail::outbox(&app, "sent").await;
-    let report = sent.iter().find(|m| m["payload"]["template"] == "kpi_report").expect("the report in the outbox");
+    // (The sink may have the mail a moment before the worker records it as sent.)
+    let is_report = |m: &serde_json::Value| m["payload"]["template"] == "kpi_report";
+    let sent = crate::mail::wait_outbox(&app, "sent", "the report sent", |all| all.iter().any(is_report)).await;
+    let report = sent.iter().find(|m| is_report(m)).expect("the report in the outbox");
     assert_eq!(report["payload"]["attachments"][0]["content_type"], "text/csv; charset=utf-8");
     app.stop().await;
 }
