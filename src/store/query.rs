@@ -98,14 +98,15 @@ impl ListFilter {
         if let Some(customer) = self.customer {
             return Some(("customer", customer.to_string()));
         }
+        // Open work nobody has is a short list (a queue), shorter than a stage's tickets.
+        if self.unassigned {
+            return Some(("unassigned", "yes".to_string()));
+        }
         if let (Some(workflow), Some(stage)) = (&self.workflow, &self.stage) {
             return Some(("stage", format!("{workflow}/{stage}")));
         }
         if let Some(stage) = &self.stage {
             return Some(("stage_id", stage.clone()));
-        }
-        if self.unassigned {
-            return Some(("unassigned", "yes".to_string()));
         }
         if let Some(tag) = &self.tag {
             return Some(("tag", tag.clone()));
