@@ -5,7 +5,8 @@
 //!    callers at a time, 20,000 customers, so a customer has a history of about five tickets);
 //!    the ticket measured also gets form values, a ticked item, a reply and a note.
 //! 2. **Rendering.** A session for an agent of the workflow is stored (as signing in would),
-//!    and `GET /t/{number}` and `GET /work` go through `afterdesk::api::router` with
+//!    and `GET /t/{number}`, `GET /work`, the request form and (for the support lead) the
+//!    dashboard go through `afterdesk::api::router` with
 //!    `tower::ServiceExt::oneshot`, `RUNS` times each after a warm-up, the whole body read:
 //!    p50 and p99 of the server's own cost (no sockets, no client).
 //!
@@ -32,6 +33,8 @@ use tower::ServiceExt as _;
 const CATEGORIES: [&str; 6] = ["installation", "repair", "maintenance", "billing", "order_status", "complaint"];
 /// The agent whose pages are rendered (a support agent of the bundled workflow).
 const AGENT: &str = "maryam@example.com";
+/// The manager whose dashboard is rendered (the support lead: accountable for intake).
+const MANAGER: &str = "leila@example.com";
 
 fn request(i: usize) -> OpenTicket {
     OpenTicket {
@@ -92,14 +95,14 @@ async fn work_on(writer: &Writer, number: &str) -> Result<(), Box<dyn std::error
     Ok(())
 }
 
-/// A session for [`AGENT`], stored as signing in would store it; returns its cookie.
-fn session(store: &Store, clock: &dyn Clock) -> Result<String, Box<dyn std::error::Error>> {
+/// A session for `person`, stored as signing in would store it; returns its cookie.
+fn session(store: &Store, clock: &dyn Clock, person: &str) -> Result<String, Box<dyn std::error::Error>> {
     let secret: [u8; 32] = rand::random();
     let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(secret).into();
     let now = clock.now();
     let record = SessionRecord {
         id: hex::encode(&digest[..6]),
-        person: AGENT.into(),
+        person: person.into(),
         role: TokenRole::Agent,
         created_at: now,
         last_seen_at: now,
@@ -164,7 +167,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     work_on(&writer, &number).await?;
     println!("seeded {tickets} tickets through the writer in {:.1} s", started.elapsed().as_secs_f64());
 
-    let cookie = session(&store, clock.as_ref())?;
+    let cookie = session(&store, clock.as_ref(), AGENT)?;
+    let manager = session(&store, clock.as_ref(), MANAGER)?;
     let inbound = afterdesk::inbound::process::Processor::new(
         store.clone(),
         writer.clone(),
@@ -190,8 +194,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = afterdesk::api::router(state, Limits { max_body_bytes: 1 << 20, timeout: Duration::from_secs(30) });
 
     println!("{:<24} {:>6} {:>9} {:>10} {:>10}", "page", "status", "bytes", "p50", "p99");
-    for path in [format!("/t/{number}"), "/work".to_string()] {
-        let (status, size, p50, p99) = measure(&router, &path, &cookie, runs).await?;
+    let pages = [
+        (format!("/t/{number}"), &cookie, runs),
+        ("/work".to_string(), &cookie, runs),
+        ("/request/after-sales".to_string(), &cookie, runs),
+        // The dashboard reads the open tickets for its backlog: fewer runs.
+        ("/dashboard/after-sales".to_string(), &manager, (runs / 20).max(10)),
+    ];
+    for (path, cookie, runs) in pages {
+        let (status, size, p50, p99) = measure(&router, &path, cookie, runs).await?;
         println!("{path:<24} {:>6} {size:>9} {:>8.2}ms {:>8.2}ms", status.as_u16(), ms(p50), ms(p99));
     }
     Ok(())
