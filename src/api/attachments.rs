@@ -55,10 +55,46 @@ pub struct UploadQuery {
 }
 
 /// A file as received, before it is stored.
-struct Received {
-    name: String,
-    content_type: String,
-    bytes: Bytes,
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Its name, sanitised.
+    pub name: String,
+    /// Its media type.
+    pub content_type: String,
+    /// Its bytes.
+    pub bytes: Bytes,
+}
+
+/// Stores `files` as blobs, flushed (durable before any event names them), and describes
+/// them as attachments added at `now`, with ids in upload order even within one millisecond.
+/// The API and the pages store uploads through this.
+pub async fn keep(
+    store: &crate::store::Store,
+    files: Vec<Received>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Attachment>, WriteError> {
+    let store = store.clone();
+    let contents: Vec<Bytes> = files.iter().map(|f| f.bytes.clone()).collect();
+    let digests = tokio::task::spawn_blocking(move || {
+        let digests = contents.iter().map(|bytes| store.put_blob(bytes)).collect::<Result<Vec<_>, _>>()?;
+        store.flush()?;
+        Ok::<_, crate::store::StoreError>(digests)
+    })
+    .await
+    .map_err(|e| WriteError::Internal(e.to_string()))??;
+    let mut ids = ulid::Generator::new();
+    Ok(files
+        .into_iter()
+        .zip(digests)
+        .map(|(file, sha256)| Attachment {
+            id: ids.generate_from_datetime(now.into()).unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into())),
+            name: file.name,
+            content_type: file.content_type,
+            size: file.bytes.len() as u64,
+            sha256,
+            added_at: now,
+        })
+        .collect())
 }
 
 /// Attach files to a ticket.
@@ -94,31 +130,7 @@ async fn upload(
     may_attach(&workflow, &ticket, &caller.actor())?;
     let limits = workflow.definition.attachments;
     let files = receive(request, query, limits.max_file_bytes, limits.max_ticket_bytes).await?;
-    let now = state.clock.now();
-    let store = state.store.clone();
-    let contents: Vec<Bytes> = files.iter().map(|f| f.bytes.clone()).collect();
-    // Stored and durable before any event names them.
-    let digests = tokio::task::spawn_blocking(move || {
-        let digests = contents.iter().map(|bytes| store.put_blob(bytes)).collect::<Result<Vec<_>, _>>()?;
-        store.flush()?;
-        Ok::<_, crate::store::StoreError>(digests)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))??;
-    // Ids in upload order, even within one millisecond.
-    let mut ids = ulid::Generator::new();
-    let attachments: Vec<Attachment> = files
-        .into_iter()
-        .zip(digests)
-        .map(|(file, sha256)| Attachment {
-            id: ids.generate_from_datetime(now.into()).unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into())),
-            name: file.name,
-            content_type: file.content_type,
-            size: file.bytes.len() as u64,
-            sha256,
-            added_at: now,
-        })
-        .collect();
+    let attachments = keep(&state.store, files, state.clock.now()).await?;
     let request = CommandRequest {
         ticket: ticket.id.to_string(),
         command: Command::Attach { attachments },

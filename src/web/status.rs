@@ -28,8 +28,8 @@ use super::page::{Frame, PageError};
 use super::session::{self, Visitor};
 use super::texts;
 use crate::api::AppState;
+use crate::api::attachments::Received;
 use crate::engine::attach::{is_media_type, may_attach, sanitize_name};
-use crate::engine::attachment::Attachment;
 use crate::engine::{
     Actor, ActorKind, Change, Command, CustomerInput, EngineError, Event, FieldProblem, OpenTicket, Status, Ticket,
 };
@@ -380,13 +380,6 @@ async fn follow_up(state: &AppState, found: &Found, text: String) -> Response {
     }
 }
 
-/// A file as received, before it is stored.
-struct Received {
-    name: String,
-    content_type: String,
-    bytes: Bytes,
-}
-
 /// Why an upload was refused: the status and what to tell the customer.
 struct Refusal(StatusCode, String);
 
@@ -418,9 +411,9 @@ async fn upload(
         Ok(files) => files,
         Err(refusal) => return again(refusal),
     };
-    let attachments = match store(&state, files).await {
+    let attachments = match crate::api::attachments::keep(&state.store, files, state.clock.now()).await {
         Ok(attachments) => attachments,
-        Err(error) => return frame.error(error),
+        Err(error) => return frame.error(PageError::internal(&error)),
     };
     let request = CommandRequest {
         ticket: found.ticket.id.to_string(),
@@ -501,33 +494,6 @@ fn size_text(lang: crate::locale::Lang, bytes: u64) -> String {
     }
 }
 
-/// Stores the files as blobs, durable before any event names them.
-async fn store(state: &AppState, files: Vec<Received>) -> Result<Vec<Attachment>, PageError> {
-    let now = state.clock.now();
-    let store = state.store.clone();
-    let contents: Vec<Bytes> = files.iter().map(|f| f.bytes.clone()).collect();
-    let digests = tokio::task::spawn_blocking(move || {
-        let digests = contents.iter().map(|bytes| store.put_blob(bytes)).collect::<Result<Vec<_>, _>>()?;
-        store.flush()?;
-        Ok::<_, crate::store::StoreError>(digests)
-    })
-    .await
-    .map_err(|e| PageError::internal(&e))??;
-    let mut ids = ulid::Generator::new();
-    Ok(files
-        .into_iter()
-        .zip(digests)
-        .map(|(file, sha256)| Attachment {
-            id: ids.generate_from_datetime(now.into()).unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into())),
-            name: file.name,
-            content_type: file.content_type,
-            size: file.bytes.len() as u64,
-            sha256,
-            added_at: now,
-        })
-        .collect())
-}
-
 async fn download(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -575,6 +541,7 @@ async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::attachment::Attachment;
     use crate::engine::{CustomerId, TicketId};
 
     fn event(revision: u64, at: DateTime<Utc>, actor: Actor, change: Change) -> Event {

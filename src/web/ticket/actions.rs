@@ -24,8 +24,8 @@ use serde_json::Value;
 use super::view::{Draft, shown};
 use super::{Loaded, error_page, load, show};
 use crate::api::AppState;
+use crate::api::attachments::Received;
 use crate::engine::attach::{is_media_type, may_attach, sanitize_name};
-use crate::engine::attachment::Attachment;
 use crate::engine::{Command, EngineError};
 use crate::web::page::PageError;
 use crate::web::session::{SignedForm, SignedIn, same_site};
@@ -330,13 +330,6 @@ pub async fn assign(
     run(&state, &who, &loaded, command, revision_of(form.revision.as_deref()), "assigned", Draft::default()).await
 }
 
-/// A file as received, before it is stored.
-struct Received {
-    name: String,
-    content_type: String,
-    bytes: Bytes,
-}
-
 /// What an upload form posted.
 #[derive(Default)]
 struct Upload {
@@ -393,9 +386,9 @@ pub async fn upload(
         let draft = Draft { notice: Some(texts::text(lang, "ticket.files.none").to_string()), ..Draft::default() };
         return show(&state, &who, &loaded, StatusCode::UNPROCESSABLE_ENTITY, &draft);
     }
-    let attachments = match store_files(&state, upload.files).await {
+    let attachments = match crate::api::attachments::keep(&state.store, upload.files, state.clock.now()).await {
         Ok(attachments) => attachments,
-        Err(error) => return error_page(&state, &who, error),
+        Err(error) => return error_page(&state, &who, PageError::internal(&error)),
     };
     run(&state, &who, &loaded, Command::Attach { attachments }, upload.revision, "attached", Draft::default()).await
 }
@@ -427,33 +420,6 @@ async fn read_upload(headers: &HeaderMap, bytes: Bytes) -> Result<Upload, ()> {
         }
     }
     Ok(upload)
-}
-
-/// Stores the files as blobs and flushes them before any event names them (as the API does).
-async fn store_files(state: &AppState, files: Vec<Received>) -> Result<Vec<Attachment>, PageError> {
-    let now = state.clock.now();
-    let store = state.store.clone();
-    let contents: Vec<Bytes> = files.iter().map(|f| f.bytes.clone()).collect();
-    let digests = tokio::task::spawn_blocking(move || {
-        let digests = contents.iter().map(|bytes| store.put_blob(bytes)).collect::<Result<Vec<_>, _>>()?;
-        store.flush()?;
-        Ok::<_, crate::store::StoreError>(digests)
-    })
-    .await
-    .map_err(|e| PageError::internal(&e))??;
-    let mut ids = ulid::Generator::new();
-    Ok(files
-        .into_iter()
-        .zip(digests)
-        .map(|(file, sha256)| Attachment {
-            id: ids.generate_from_datetime(now.into()).unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into())),
-            name: file.name,
-            content_type: file.content_type,
-            size: file.bytes.len() as u64,
-            sha256,
-            added_at: now,
-        })
-        .collect())
 }
 
 /// `GET /t/{number}/files/{id}`: a file of the ticket, for a signed-in person who may read it,
