@@ -24,8 +24,7 @@ async fn fill(browser: &Browser, css: &str, text: &str) {
 }
 
 async fn click(browser: &Browser, css: &str) {
-    let element = browser.client().find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
-    element.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    browser.press(css).await;
 }
 
 async fn text_of(browser: &Browser, css: &str) -> String {

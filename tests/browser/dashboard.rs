@@ -144,7 +144,7 @@ async fn the_managers_dashboard_shows_the_figures_the_reports_api_gives() {
         .execute("arguments[0].value = '2026-11-29'", vec![serde_json::to_value(&to).expect("element")])
         .await
         .expect("set to");
-    client.find(Locator::Css("form.period button[type=submit]")).await.expect("show").click().await.expect("shown");
+    browser.press("form.period button[type=submit]").await;
     let week = app.admin().get("/v1/reports/kpis?workflow=after-sales&from=2026-11-23&to=2026-11-29").await;
     assert_figures(&figures_on_page(&browser).await, &expect_status(week, reqwest::StatusCode::OK).await);
 

@@ -80,8 +80,7 @@ async fn type_into(browser: &Browser, css: &str, text: &str) {
 }
 
 async fn press(browser: &Browser, css: &str) {
-    let button = browser.client().find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
-    button.click().await.unwrap_or_else(|e| panic!("pressing {css}: {e}"));
+    browser.press(css).await;
 }
 
 async fn wait_for(browser: &Browser, css: &str) -> String {

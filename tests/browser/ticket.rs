@@ -30,14 +30,7 @@ async fn page_source(browser: &Browser) -> String {
 }
 
 async fn click(browser: &Browser, css: &str) {
-    browser
-        .client()
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .expect("clicked");
+    browser.press(css).await;
 }
 
 async fn type_into(browser: &Browser, id: &str, text: &str) {

@@ -182,6 +182,30 @@ impl Browser {
         }
     }
 
+    /// Presses the element `css` names (waiting for it to be there) and waits until the page it
+    /// leads to has replaced this one and loaded: for buttons that post a form.
+    pub async fn press(&self, css: &str) {
+        let client = self.client();
+        let old = client.find(fantoccini::Locator::Css("html")).await.unwrap_or_else(|e| panic!("{css}: no page: {e}"));
+        let element = client
+            .wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        element.click().await.unwrap_or_else(|e| panic!("pressing {css}: {e}"));
+        let started = Instant::now();
+        // The old page's root goes stale once the new page replaced it.
+        while old.tag_name().await.is_ok() {
+            assert!(started.elapsed() < Duration::from_secs(60), "{css}: the page did not change");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        while client.execute("return document.readyState", vec![]).await.ok() != Some(json!("complete")) {
+            assert!(started.elapsed() < Duration::from_secs(60), "{css}: the new page did not load");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Saves a screenshot of the window as `<target>/browser-artifacts/NAME.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client().screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
