@@ -9,7 +9,6 @@ use fantoccini::Locator;
 
 use crate::browser::Browser;
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::pages::sign_in_link;
 use crate::smtp::{Mail, SmtpSink};
 
 /// A Persian hotline: 30 minutes to take a request, then the agent and manager are mailed.
@@ -122,22 +121,7 @@ async fn a_web_request_escalates_the_agent_follows_the_mail_signs_in_and_replies
     let agent = Browser::start().await;
     agent.goto(&ticket_link).await;
     agent.wait_for_path("sent to sign in", |path| path == "/sign-in").await;
-    let before = sink.messages().len();
-    type_into(&agent, "#email", "agent@example.com").await;
-    press(&agent, "form[action='/sign-in'] button").await;
-    wait_for(&agent, "p[role=status]").await;
-    let deadline = Instant::now() + WAIT;
-    let sign_in = loop {
-        let found = sink.messages().into_iter().skip(before).find_map(|m| sign_in_link(m.text.as_deref()?));
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no sign-in mail");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    agent.goto(&sign_in).await;
-    press(&agent, "#confirm-sign-in").await;
-    let landed = agent.wait_for_path("signed in", |path| !path.starts_with("/sign-in")).await;
+    let landed = crate::signin::sign_in_here(&agent, &sink, "agent@example.com").await;
     assert_eq!(landed, format!("/t/{number}"), "the escalation's link leads to its ticket");
     let page = agent.client().source().await.expect("source");
     assert!(page.contains("dir=\"rtl\"") && page.contains(&number), "the ticket page, in Persian");
