@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 
 use crate::browser::Browser;
-use crate::helpers::{TestApp, spawn_app_with};
 use crate::smtp::{Mail, SmtpSink};
 
 /// A Persian hotline: 30 minutes to take a request, then the agent and manager are mailed.
@@ -38,19 +37,6 @@ terminal = true
 "#;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn app(sink: &SmtpSink) -> TestApp {
-    let port = sink.port();
-    spawn_app_with(move |config| {
-        config.mail.disabled = false;
-        config.mail.port = port;
-        config.mail.from = "Afterdesk <desk@afterdesk.test>".into();
-        config.delivery.first_retry_ms = 100;
-        config.delivery.max_retry_ms = 200;
-        std::fs::write(config.workflows.join("hotline.toml"), HOTLINE).expect("write the workflow");
-    })
-    .await
-}
 
 /// The first mail to `to` whose text has `needle`, waiting for it.
 async fn mail_to(sink: &SmtpSink, to: &str, needle: &str) -> Mail {
@@ -87,23 +73,17 @@ async fn wait_for(browser: &Browser, css: &str) -> String {
     element.text().await.unwrap_or_default()
 }
 
-async fn check(browser: &Browser, what: &str) {
-    browser.check_console(what).await;
-    browser.check_accessible(what).await;
-    browser.screenshot(what).await;
-}
-
 #[tokio::test]
 async fn a_web_request_escalates_the_agent_follows_the_mail_signs_in_and_replies_and_the_customer_reads_it() {
     let sink = SmtpSink::start();
-    let app = app(&sink).await;
+    let app = crate::signin::app_with_mail_and(&sink, Some(("hotline.toml", HOTLINE))).await;
 
     // The customer files the request: the page is in the workflow's language, right to left.
     let customer = Browser::start_phone().await;
     customer.goto(&app.url("/request/hotline")).await;
     let dir = customer.client().find(Locator::Css("html")).await.expect("html").attr("dir").await.expect("dir");
     assert_eq!(dir.as_deref(), Some("rtl"), "a Persian workflow's form is right to left");
-    check(&customer, "journey-1-request-fa").await;
+    customer.check_page("journey-1-request-fa").await;
     type_into(&customer, "#name", "سارا رحیمی").await;
     type_into(&customer, "#email", "sara.customer@example.org").await;
     type_into(&customer, "#subject", "تلفن همراه روشن نمی‌شود").await;
@@ -125,7 +105,7 @@ async fn a_web_request_escalates_the_agent_follows_the_mail_signs_in_and_replies
     assert_eq!(landed, format!("/t/{number}"), "the escalation's link leads to its ticket");
     let page = agent.client().source().await.expect("source");
     assert!(page.contains("dir=\"rtl\"") && page.contains(&number), "the ticket page, in Persian");
-    check(&agent, "journey-2-ticket-fa").await;
+    agent.check_page("journey-2-ticket-fa").await;
 
     // The agent replies to the customer.
     type_into(&agent, "#comment-body", "سلام، لطفاً دکمهٔ روشن‌کردن را ده ثانیه نگه دارید.").await;
@@ -142,7 +122,7 @@ async fn a_web_request_escalates_the_agent_follows_the_mail_signs_in_and_replies
     let html = customer.client().source().await.expect("source");
     assert!(html.contains("ده ثانیه"), "the agent's reply on the status page");
     assert!(!html.contains("agent@example.com"), "no staff address on the customer's page");
-    check(&customer, "journey-3-status-fa").await;
+    customer.check_page("journey-3-status-fa").await;
 
     agent.close().await;
     customer.close().await;

@@ -12,13 +12,23 @@ use crate::smtp::SmtpSink;
 
 /// The server with mail going to `sink`.
 pub async fn app_with_mail(sink: &SmtpSink) -> TestApp {
+    app_with_mail_and(sink, None).await
+}
+
+/// The server with mail going to `sink`, and `workflow` (file name, text) added to the
+/// bundled ones.
+pub async fn app_with_mail_and(sink: &SmtpSink, workflow: Option<(&str, &str)>) -> TestApp {
     let port = sink.port();
+    let workflow = workflow.map(|(name, text)| (name.to_string(), text.to_string()));
     spawn_app_with(move |config| {
         config.mail.disabled = false;
         config.mail.port = port;
         config.mail.from = "Afterdesk <desk@afterdesk.test>".into();
         config.delivery.first_retry_ms = 100;
         config.delivery.max_retry_ms = 200;
+        if let Some((name, text)) = workflow {
+            std::fs::write(config.workflows.join(name), text).expect("write the workflow");
+        }
     })
     .await
 }

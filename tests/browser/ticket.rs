@@ -39,13 +39,6 @@ async fn type_into(browser: &Browser, id: &str, text: &str) {
     field.send_keys(text).await.expect("typed");
 }
 
-/// Every check the issue asks of a page: console clean, axe clean, a screenshot.
-async fn checked(browser: &Browser, name: &str) {
-    browser.check_console(name).await;
-    browser.check_accessible(name).await;
-    browser.screenshot(name).await;
-}
-
 #[tokio::test]
 async fn an_agent_works_a_ticket_and_the_accountable_approves() {
     let sink = SmtpSink::start();
@@ -57,7 +50,7 @@ async fn an_agent_works_a_ticket_and_the_accountable_approves() {
 
     let browser = Browser::start().await;
     sign_in(&browser, &app, &sink, "omid@example.com", &path).await;
-    checked(&browser, "ticket-en-intake").await;
+    browser.check_page("ticket-en-intake").await;
 
     // The guard message before clicking: the transition is disabled with the engine's reasons.
     let source = page_source(&browser).await;
@@ -93,7 +86,7 @@ async fn an_agent_works_a_ticket_and_the_accountable_approves() {
     click(&browser, "form[action$='/transitions/accept'] button").await;
     let source = page_source(&browser).await;
     assert!(source.contains("Technical review"), "the ticket is in review");
-    checked(&browser, "ticket-en-review").await;
+    browser.check_page("ticket-en-review").await;
     browser.close().await;
 
     // A technician asks for approval of the cancellation; the service manager approves.
@@ -103,13 +96,13 @@ async fn an_agent_works_a_ticket_and_the_accountable_approves() {
     click(&manager, "button[value=approve]").await;
     let source = page_source(&manager).await;
     assert!(source.contains("Approved by"), "the approval is recorded");
-    checked(&manager, "ticket-en-approved").await;
+    manager.check_page("ticket-en-approved").await;
 
     // The same page in Persian, right to left.
     manager.goto(&app.url(&format!("/lang/fa?next={path}"))).await;
     let source = page_source(&manager).await;
     assert!(source.contains("lang=\"fa\"") && source.contains("dir=\"rtl\""));
-    checked(&manager, "ticket-fa").await;
+    manager.check_page("ticket-fa").await;
     manager.close().await;
 }
 
@@ -128,8 +121,8 @@ async fn the_ticket_page_reads_on_a_phone() {
         .await
         .expect("script ran");
     assert_eq!(wide, json!(true), "the page fits 375 px");
-    checked(&phone, "ticket-en-phone").await;
+    phone.check_page("ticket-en-phone").await;
     phone.goto(&app.url(&format!("/lang/fa?next={path}"))).await;
-    checked(&phone, "ticket-fa-phone").await;
+    phone.check_page("ticket-fa-phone").await;
     phone.close().await;
 }

@@ -237,6 +237,13 @@ impl Browser {
         assert!(errors.is_empty(), "{what}: the browser console shows errors: {errors:#?}");
     }
 
+    /// Every check a page gets: console clean, axe clean, and a screenshot named `name`.
+    pub async fn check_page(&self, name: &str) {
+        self.check_console(name).await;
+        self.check_accessible(name).await;
+        self.screenshot(name).await;
+    }
+
     /// Runs axe-core in the page and fails on serious or critical violations, listing them.
     pub async fn check_accessible(&self, what: &str) {
         let client = self.client();
